@@ -1,0 +1,14 @@
+# The two commands in README.md: `make run` (the product on its embedded defaults) and `make test`.
+.PHONY: setup run test lint
+
+setup:
+	bash scripts/setup.sh
+
+run: setup
+	.venv/bin/duebot serve
+
+lint: setup
+	.venv/bin/ruff check .
+
+test: lint
+	.venv/bin/pytest

@@ -1,0 +1,86 @@
+"""The one command-line entry point: `duebot <concern> ...`."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import uuid
+
+import httpx
+import typer
+from rich.console import Console
+
+from duebot import __version__
+from duebot.config import Settings
+
+app = typer.Typer(help="duebot: humane, lawful collection of overdue telecom bills by voice and SMS.",
+                  no_args_is_help=True, add_completion=False)
+console = Console()
+
+
+@app.command()
+def version() -> None:
+    """Print the versions of duebot, its Python and the Rasa environment."""
+    settings = Settings.from_env()
+    console.print(f"duebot {__version__} (Python {platform.python_version()})")
+    if settings.rasa_bin.exists():
+        out = subprocess.run([str(settings.rasa_bin), "--version"], capture_output=True, text=True)
+        for line in out.stdout.splitlines():
+            if line.startswith(("Rasa Version", "Rasa SDK Version", "Python Version")):
+                console.print(f"  rasa env: {line.strip()}")
+    else:
+        console.print(f"  rasa env: not installed at {settings.rasa_venv} (run `make setup`)")
+
+
+@app.command()
+def train(force: bool = typer.Option(False, help="Retrain even if the training data did not change.")) -> None:
+    """Train the Rasa model when the training data or config changed (the model is named by their hash)."""
+    from duebot.training import train as train_model
+
+    settings = Settings.from_env()
+    with console.status("training the Rasa model (about a minute)…"):
+        path, trained = train_model(settings, force=force, log=settings.log_dir / "train.log")
+    console.print(f"{'trained' if trained else 'up to date'}: {path}")
+
+
+@app.command()
+def serve() -> None:
+    """Start Redis (embedded unless REDIS_URL), the action server, Rasa and the web service."""
+    from duebot.serve import run
+
+    run(Settings.from_env())
+
+
+@app.command()
+def shell(
+    url: str = typer.Option(None, help="Rasa server URL; default from DUEBOT_RASA_PORT."),
+    sender: str = typer.Option(None, help="Conversation id; a new one by default."),
+) -> None:
+    """Talk to the running bot in the terminal through its REST webhook (start it with `duebot serve`)."""
+    settings = Settings.from_env()
+    base = url or settings.rasa_url
+    sender = sender or f"shell-{uuid.uuid4().hex[:8]}"
+    console.print(f"[dim]talking to {base} as {sender}; an empty line or Ctrl-D ends[/dim]")
+    with httpx.Client(base_url=base, timeout=30.0) as client:
+        while True:
+            try:
+                text = input("you> ")
+            except EOFError:
+                break
+            if not text.strip():
+                break
+            try:
+                response = client.post("/webhooks/rest/webhook", json={"sender": sender, "message": text})
+                response.raise_for_status()
+            except httpx.HTTPError as exc:
+                console.print(f"[red]the bot at {base} did not answer ({exc}); is `duebot serve` running?[/red]")
+                raise typer.Exit(1) from exc
+            replies = response.json()
+            if not replies:
+                console.print("[yellow]bot> (no reply)[/yellow]")
+            for reply in replies:
+                console.print(f"bot> {reply.get('text', '')}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,98 @@
+"""Settings read once from the environment; every default works on a fresh checkout."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    root: Path
+    data_dir: Path
+    rasa_venv: Path
+    host: str
+    rasa_port: int
+    actions_port: int
+    web_port: int
+    redis_url: str | None  # None: start the embedded redis-server
+    embedded_redis_port: int
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        root = Path(os.environ.get("DUEBOT_HOME", PROJECT_ROOT))
+        data_dir = Path(os.environ.get("DUEBOT_DATA_DIR", root / "var")).resolve()
+        return cls(
+            root=root,
+            data_dir=data_dir,
+            rasa_venv=Path(os.environ.get("DUEBOT_RASA_VENV", root / ".venv-rasa")),
+            host=os.environ.get("DUEBOT_HOST", "127.0.0.1"),
+            rasa_port=_int("DUEBOT_RASA_PORT", 5005),
+            actions_port=_int("DUEBOT_ACTIONS_PORT", 5055),
+            web_port=_int("DUEBOT_WEB_PORT", 8080),
+            redis_url=os.environ.get("REDIS_URL") or None,
+            embedded_redis_port=_int("DUEBOT_REDIS_PORT", 6390),
+        )
+
+    @property
+    def bot_dir(self) -> Path:
+        return self.root / "bot"
+
+    @property
+    def nlu_dir(self) -> Path:
+        return self.root / "nlu_data"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "log"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.data_dir / "run"
+
+    @property
+    def rasa_bin(self) -> Path:
+        return self.rasa_venv / "bin" / "rasa"
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://{self.host}:{self.rasa_port}"
+
+
+@dataclass(frozen=True)
+class RedisAddress:
+    host: str
+    port: int
+    db: int
+    password: str
+
+    @classmethod
+    def parse(cls, url: str) -> RedisAddress:
+        parsed = urlparse(url)
+        if parsed.scheme not in ("redis", "rediss"):
+            raise ValueError(f"REDIS_URL must start with redis://, got {url!r}")
+        db = parsed.path.lstrip("/") or "0"
+        return cls(parsed.hostname or "127.0.0.1", parsed.port or 6379, int(db), parsed.password or "")
+
+    @property
+    def url(self) -> str:
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}{self.host}:{self.port}/{self.db}"

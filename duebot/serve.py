@@ -1,0 +1,171 @@
+"""`duebot serve`: Redis, the action server, Rasa and the duebot web service, supervised together."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from duebot.config import RedisAddress, Settings
+from duebot.processes import RunningService, ServiceSpec, start, stop, wait_ready
+from duebot.redis_server import embedded_redis_spec, ping
+from duebot.training import model_path, rasa_env
+
+
+def _http_ok(url: str) -> Callable[[], bool]:
+    def probe() -> bool:
+        return httpx.get(url, timeout=2.0).status_code == 200
+
+    return probe
+
+
+@dataclass
+class Endpoint:
+    name: str
+    url: str
+    log: Path
+
+
+class Stack:
+    """Starts the services in dependency order, restarts any that dies, stops them all on request."""
+
+    def __init__(self, settings: Settings, say: Callable[[str], None] = print) -> None:
+        self.settings = settings
+        self.say = say
+        self.services: list[RunningService] = []
+        self.endpoints: list[Endpoint] = []
+        self.stopping = threading.Event()
+        self.redis: RedisAddress | None = None
+        self.endpoints_ready = False
+
+    def _log(self, name: str) -> Path:
+        return self.settings.log_dir / f"{name}.log"
+
+    def _launch(self, spec: ServiceSpec, url: str) -> RunningService:
+        service = start(spec)
+        self.services.append(service)
+        took = wait_ready(service)
+        self.endpoints.append(Endpoint(spec.name, url, spec.log_path))
+        self.say(f"{spec.name:<8} ready in {took:5.1f}s  {url}  (pid {service.pid}, log {spec.log_path})")
+        return service
+
+    def start_all(self) -> None:
+        s = self.settings
+        model = model_path(s)
+        if not model.exists():
+            raise FileNotFoundError(f"no trained model for the current training data ({model.name}): "
+                                    "run `duebot train`")
+        if s.redis_url:
+            self.redis = RedisAddress.parse(s.redis_url)
+            if not ping(self.redis):
+                raise ConnectionError(f"Redis at {self.redis.host}:{self.redis.port} does not answer")
+            self.say(f"redis    external  {self.redis.host}:{self.redis.port}")
+        else:
+            self.redis = RedisAddress(s.host, s.embedded_redis_port, 0, "")
+            spec = embedded_redis_spec(self.redis.port, s.data_dir / "redis", self._log("redis"), s.host)
+            self._launch(spec, f"redis://{s.host}:{self.redis.port}/0")
+
+        actions_url = f"http://{s.host}:{s.actions_port}"
+        self._launch(ServiceSpec(
+            name="actions",
+            argv=[sys.executable, "-m", "rasa_sdk", "--actions", "duebot.actions", "-p", str(s.actions_port)],
+            log_path=self._log("actions"),
+            ready=_http_ok(f"{actions_url}/health"),
+            env={"RASA_TELEMETRY_ENABLED": "false"},
+        ), actions_url)
+
+        # Rasa answers 200 with an empty reply when Redis is down, so Redis was checked above.
+        self._launch(ServiceSpec(
+            name="rasa",
+            argv=[str(s.rasa_bin), "run", "--enable-api", "--model", str(model),
+                  "--endpoints", str(s.bot_dir / "endpoints.yml"),
+                  "--credentials", str(s.bot_dir / "credentials.yml"),
+                  "--interface", s.host, "--port", str(s.rasa_port)],
+            log_path=self._log("rasa"),
+            ready=_http_ok(f"{s.rasa_url}/status"),
+            env={**rasa_env(), **self._rasa_redis_env(actions_url)},
+            cwd=s.bot_dir,
+        ), s.rasa_url)
+
+        web_url = f"http://{s.host}:{s.web_port}"
+        self._launch(ServiceSpec(
+            name="web",
+            argv=[sys.executable, "-m", "uvicorn", "duebot.web:create_app", "--factory",
+                  "--host", s.host, "--port", str(s.web_port)],
+            log_path=self._log("web"),
+            ready=_http_ok(f"{web_url}/health"),
+        ), web_url)
+        self._write_state()
+
+    def _rasa_redis_env(self, actions_url: str) -> dict[str, str]:
+        assert self.redis is not None
+        return {
+            "DUEBOT_ACTIONS_URL": f"{actions_url}/webhook",
+            "DUEBOT_REDIS_HOST": self.redis.host,
+            "DUEBOT_REDIS_PORT_NUMBER": str(self.redis.port),
+            "DUEBOT_REDIS_DB": str(self.redis.db),
+            "DUEBOT_REDIS_PASSWORD": self.redis.password,
+        }
+
+    def _write_state(self) -> None:
+        """Where each service runs, for operators and tests (e.g. to kill one and watch it come back)."""
+        self.settings.run_dir.mkdir(parents=True, exist_ok=True)
+        state = {
+            svc.spec.name: {"pid": svc.pid, "url": ep.url, "log": str(ep.log), "restarts": svc.restarts}
+            for svc, ep in zip(self.services, self.endpoints, strict=True)
+        }
+        (self.settings.run_dir / "serve.json").write_text(json.dumps(state, indent=2))
+
+    def supervise(self, poll: float = 0.5) -> None:
+        """Restart any service that exits on its own until asked to stop."""
+        while not self.stopping.wait(poll):
+            for index, service in enumerate(self.services):
+                code = service.process.poll()
+                if code is None or self.stopping.is_set():
+                    continue
+                self.say(f"{service.spec.name} exited with code {code}; restarting")
+                stop(service)  # reap anything its process group left behind
+                replacement = start(service.spec)
+                replacement.restarts = service.restarts + 1
+                self.services[index] = replacement
+                try:
+                    took = wait_ready(replacement)
+                    self.say(f"{service.spec.name} back in {took:.1f}s (pid {replacement.pid})")
+                except Exception as exc:  # noqa: BLE001 - keep supervising the others
+                    self.say(f"{service.spec.name} failed to restart: {exc}")
+                self._write_state()
+
+    def stop_all(self) -> None:
+        self.stopping.set()
+        for service in reversed(self.services):
+            stop(service)
+        state = self.settings.run_dir / "serve.json"
+        state.unlink(missing_ok=True)
+
+
+def run(settings: Settings) -> None:
+    stack = Stack(settings)
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if stack.stopping.is_set() or not stack.endpoints_ready:
+            # Still starting: abort the start itself; the finally below stops what already runs.
+            raise SystemExit(128 + signum)
+        stack.stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        stack.start_all()
+        stack.endpoints_ready = True
+        stack.say(f"duebot is up: REST webhook {settings.rasa_url}/webhooks/rest/webhook · "
+                  f"parse {settings.rasa_url}/model/parse · Ctrl-C stops everything")
+        stack.supervise()
+    finally:
+        stack.say("stopping all services")
+        stack.stop_all()

@@ -1,0 +1,17 @@
+"""The duebot web service (FastAPI): webhooks, APIs and the console mount here as routers."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from duebot import __version__
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(title="duebot", version=__version__)
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    return app
