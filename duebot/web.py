@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from duebot import __version__
+from duebot.policies.http import router as gate_router
 
 
 def create_app() -> FastAPI:
@@ -14,4 +15,5 @@ def create_app() -> FastAPI:
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
+    app.include_router(gate_router)
     return app

@@ -1,0 +1,196 @@
+"""Gate benchmark: offline decisions/s over N synthetic requests, and live reservations/s on a real Redis.
+
+    .venv/bin/python evaluation/bench_gate.py                  # 1M offline, 100k reservations
+    .venv/bin/python evaluation/bench_gate.py --n 2000 --reservations 500   # smoke size (used by the tests)
+
+Offline figures: decide() on parsed requests (engine only), parse+decide from JSON-shaped dicts (what the CLI and
+HTTP endpoint do), single process and across --procs processes. Live: LiveGate.reserve_many in batches, audit to
+a JSONL file (one fsync per batch), against a redis-server started on a free port (or --redis-url)."""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import multiprocessing as mp
+import os
+import platform
+import random
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from duebot.policies.gate import evaluate, parse_request
+from duebot.policies.packs import load_pack
+
+US_AREAS = ["212", "312", "415", "617", "702", "907", "305", "206", "303", "602"]
+OUTCOMES = ["no_answer", "voicemail", "answered", "delivered", "failed"]
+
+
+def synthetic(i: int, rng: random.Random) -> tuple[str, dict[str, Any]]:
+    """A realistic mix: us and cn, ~10k distinct numbers, 0-6 history entries, some opt-outs/disputes."""
+    base = 1795500000 + rng.randrange(0, 30 * 86400)
+    us = i % 2 == 0
+    k = rng.randrange(10000)
+    to = f"+1{US_AREAS[k % len(US_AREAS)]}555{k:04d}" if us else f"+86138{k:08d}"
+    history = [{"at": _iso(base - rng.randrange(3600, 9 * 86400)), "channel": rng.choice(("voice", "sms")),
+                "purpose": rng.choice(("collection", "reminder")), "debt_id": "D-1",
+                "outcome": rng.choice(OUTCOMES)} for _ in range(rng.randrange(7))]
+    req = {"now": _iso(base),
+           "contact": {"channel": rng.choice(("voice", "sms")), "purpose": rng.choice(("collection", "reminder")),
+                       "to": to, "debt_id": "D-1", "ai_voice": True},
+           "subscriber": {"id": f"S-{i}", "line_type": rng.choice(("mobile", "landline", "unknown")),
+                          "consent": {"ai_voice": rng.random() < 0.7, "sms": rng.random() < 0.9},
+                          "opted_out": rng.random() < 0.03, "dispute_open": rng.random() < 0.03},
+           "history": history}
+    if rng.random() < 0.5:
+        req["subscriber"]["timezone"] = "America/New_York" if us else "Asia/Shanghai"
+    return ("us" if us else "cn"), req
+
+
+def _iso(ts: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def make(n: int, seed: int) -> list[tuple[str, dict[str, Any]]]:
+    rng = random.Random(seed)
+    return [synthetic(seed * 10_000_000 + i, rng) for i in range(n)]
+
+
+def _warm(batch: list[tuple[str, dict[str, Any]]]) -> None:
+    packs = {"us": load_pack("us"), "cn": load_pack("cn")}
+    for name, raw in batch[:20000]:  # fill the number/zone caches, as a long-running gate would have
+        evaluate(packs[name], parse_request(raw))
+
+
+def run_offline(n: int, seed: int = 1) -> dict[str, float]:
+    packs = {"us": load_pack("us"), "cn": load_pack("cn")}
+    batch = make(n, seed)
+    _warm(batch)
+    gc.collect()
+    gc.disable()  # a batch run holds ~10M live objects; cyclic GC passes would dominate (no cycles are made)
+    t0 = time.perf_counter()
+    parsed = [(packs[name], parse_request(raw)) for name, raw in batch]
+    t1 = time.perf_counter()
+    allowed = 0
+    for pack, req in parsed:
+        allowed += evaluate(pack, req).allowed
+    t2 = time.perf_counter()
+    gc.enable()
+    return {"n": n, "parse_s": t1 - t0, "decide_s": t2 - t1, "allowed": allowed}
+
+
+def _worker(args: tuple[int, int]) -> tuple[int, float]:
+    n, seed = args
+    packs = {"us": load_pack("us"), "cn": load_pack("cn")}
+    batch = make(n, seed)
+    _warm(batch)
+    gc.disable()
+    t0 = time.perf_counter()
+    for name, raw in batch:
+        evaluate(packs[name], parse_request(raw))
+    return n, time.perf_counter() - t0
+
+
+def run_parallel(n: int, procs: int) -> float:
+    """Aggregate parse+decide rate: each process decides its shard; total / slowest process's time."""
+    with mp.get_context("fork").Pool(procs) as pool:
+        results = pool.map(_worker, [(n // procs, 100 + p) for p in range(procs)])
+    return sum(r[0] for r in results) / max(r[1] for r in results)
+
+
+def run_live(n: int, redis_url: str | None, batch: int) -> dict[str, float]:
+    import redis
+
+    from duebot.config import RedisAddress
+    from duebot.policies.audit import JsonlAuditSink
+    from duebot.policies.reserve import LiveGate
+
+    service = None
+    tmp = tempfile.TemporaryDirectory()
+    if redis_url is None:
+        from duebot.processes import start, stop, wait_ready
+        from duebot.redis_server import embedded_redis_spec
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        service = start(embedded_redis_spec(port, Path(tmp.name), Path(tmp.name) / "redis.log"))
+        wait_ready(service)
+        address = RedisAddress("127.0.0.1", port, 0, "")
+    else:
+        address = RedisAddress.parse(redis_url)
+    try:
+        client = redis.Redis(host=address.host, port=address.port, db=address.db,
+                             password=address.password or None)
+        gate = LiveGate(client, "cn", JsonlAuditSink(Path(tmp.name) / "audit" / "gate.jsonl"))
+        rng = random.Random(7)
+        reqs = []
+        for i in range(n):  # every request is allowed offline, so each one runs the Lua script
+            reqs.append({"now": "2026-11-24T04:00:00Z",
+                         "contact": {"channel": "voice", "purpose": "collection", "to": f"+86138{i % 9999:08d}",
+                                     "debt_id": "D-1"},
+                         "subscriber": {"id": f"B-{rng.randrange(n)}", "timezone": "Asia/Shanghai",
+                                        "opted_out": False, "dispute_open": False},
+                         "history": [{"at": "2026-11-20T02:00:00Z", "channel": "sms", "outcome": "delivered"}]})
+        gate.reserve_many(reqs[:batch])
+        client.flushdb()
+        t0 = time.perf_counter()
+        allowed = 0
+        for i in range(0, n, batch):
+            allowed += sum(r.allowed for r in gate.reserve_many(reqs[i:i + batch]))
+        elapsed = time.perf_counter() - t0
+        client.flushdb()
+        return {"n": n, "s": elapsed, "allowed": allowed}
+    finally:
+        if service is not None:
+            stop(service)
+        tmp.cleanup()
+
+
+def machine() -> str:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores, {model}, Python {platform.python_version()} ({sys.platform})"
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=1_000_000, help="offline synthetic requests")
+    ap.add_argument("--reservations", type=int, default=100_000, help="live reservations (0 to skip)")
+    ap.add_argument("--procs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--batch", type=int, default=500, help="reservations per pipelined round trip")
+    ap.add_argument("--redis-url", default=None, help="use this Redis instead of starting redis-server")
+    args = ap.parse_args(argv)
+
+    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print(f"machine: {machine()}")
+    off = run_offline(args.n)
+    engine = off["n"] / off["decide_s"]
+    single = off["n"] / (off["parse_s"] + off["decide_s"])
+    print(f"offline, 1 process : {off['n']:,} requests, decide only {engine:,.0f}/s, "
+          f"parse+decide {single:,.0f}/s ({off['allowed']:,} allowed)")
+    figures = {"decide_per_s": engine, "parse_decide_per_s": single}
+    if args.procs > 1:
+        par = run_parallel(args.n, args.procs)
+        print(f"offline, {args.procs} processes: parse+decide {par:,.0f}/s")
+        figures["parallel_per_s"] = par
+    if args.reservations:
+        live = run_live(args.reservations, args.redis_url, args.batch)
+        rate = live["n"] / live["s"]
+        print(f"live reservations  : {live['n']:,} in {live['s']:.2f}s = {rate:,.0f}/s "
+              f"(batch {args.batch}, {live['allowed']:,} allowed, audited to JSONL)")
+        figures["reservations_per_s"] = rate
+    return figures
+
+
+if __name__ == "__main__":
+    main()

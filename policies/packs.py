@@ -1,0 +1,116 @@
+"""Rule packs: versioned YAML data naming which registered rules apply, with their parameters."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from duebot.policies.rules import REGISTRY, Rule
+
+PACK_DIR = Path(__file__).resolve().parent / "packs"
+BUILTIN = ("cn", "us")
+DEFAULT_PACK = "cn"
+# Rules no pack may drop: an operator copies a pack to tighten it, never to stop honouring an opt-out.
+MANDATORY_RULES = ("opt_out", "quiet_hours")
+_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+
+
+class PackError(ValueError):
+    """Unknown or invalid pack: the gate fails closed with UNKNOWN_PACK."""
+
+
+@dataclass(frozen=True)
+class Pack:
+    name: str
+    version: int
+    rules: tuple[Rule, ...]
+    default_region: str | None
+    retention_years: float
+    opt_out_keywords: tuple[str, ...] = ()
+    sms_opt_out_notice: str | None = None
+    source: str = ""
+    doc: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @property
+    def time_rules(self) -> tuple[Rule, ...]:
+        return tuple(r for r in self.rules if r.time_based)
+
+
+def parse_pack(doc: object, source: str = "<memory>") -> Pack:
+    if not isinstance(doc, dict):
+        raise PackError(f"{source}: a pack must be a YAML mapping")
+    name, version = doc.get("pack"), doc.get("version")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise PackError(f"{source}: 'pack' must be a short lowercase name, got {name!r}")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise PackError(f"{source}: 'version' must be a positive integer, got {version!r}")
+    retention = doc.get("retention_years")
+    if not isinstance(retention, int | float) or isinstance(retention, bool) or retention <= 0:
+        raise PackError(f"{source}: 'retention_years' must be a positive number, got {retention!r}")
+    region = doc.get("default_region")
+    if region is not None and (not isinstance(region, str) or len(region) != 2):
+        raise PackError(f"{source}: 'default_region' must be an ISO 3166 alpha-2 code, got {region!r}")
+    keywords = doc.get("opt_out_keywords", [])
+    if not isinstance(keywords, list) or not all(isinstance(k, str) and k.strip() for k in keywords):
+        raise PackError(f"{source}: 'opt_out_keywords' must be a list of non-empty strings")
+    notice = doc.get("sms_opt_out_notice")
+    if notice is not None and not isinstance(notice, str):
+        raise PackError(f"{source}: 'sms_opt_out_notice' must be a string")
+
+    entries = doc.get("rules")
+    if not isinstance(entries, list) or not entries:
+        raise PackError(f"{source}: 'rules' must be a non-empty list")
+    rules: list[Rule] = []
+    names: list[str] = []
+    for i, entry in enumerate(entries):
+        where = f"{source}: rules[{i}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("rule"), str):
+            raise PackError(f"{where}: each rule needs 'rule: <name>'")
+        rule_name = entry["rule"]
+        cls = REGISTRY.get(rule_name)
+        if cls is None:
+            raise PackError(f"{where}: unknown rule {rule_name!r} (known: {', '.join(sorted(REGISTRY))})")
+        params = entry.get("params") or {}
+        if not isinstance(params, dict):
+            raise PackError(f"{where}: 'params' must be a mapping")
+        try:
+            rules.append(cls.from_params(params, doc))
+        except (TypeError, ValueError) as exc:
+            raise PackError(f"{where} ({rule_name}): {exc}") from None
+        names.append(rule_name)
+    missing = [r for r in MANDATORY_RULES if r not in names]
+    if missing:
+        raise PackError(f"{source}: pack must include rules {missing}")
+    return Pack(name, version, tuple(rules), region, float(retention), tuple(keywords), notice, source, doc)
+
+
+def load_pack_file(path: str | Path) -> Pack:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PackError(f"cannot read pack {path}: {exc.strerror or exc}") from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PackError(f"{path}: invalid YAML: {exc}") from None
+    return parse_pack(doc, str(path))
+
+
+@lru_cache(maxsize=32)
+def load_pack(name_or_path: str = DEFAULT_PACK) -> Pack:
+    """A built-in pack by name ('cn', 'us') or an operator's pack file by path. Parsed once, then cached."""
+    if name_or_path in BUILTIN:
+        return load_pack_file(PACK_DIR / f"{name_or_path}.yml")
+    if name_or_path.endswith((".yml", ".yaml")) or "/" in name_or_path:
+        return load_pack_file(name_or_path)
+    raise PackError(f"unknown pack {name_or_path!r}: use one of {', '.join(BUILTIN)} or a path to a .yml file")
