@@ -12,10 +12,15 @@ from rich.console import Console
 
 from duebot import __version__
 from duebot.config import Settings
+from duebot.evidence.cli import app as evidence_app
+from duebot.policies.cli import app as gate_app
 
 app = typer.Typer(help="duebot: humane, lawful collection of overdue telecom bills by voice and SMS.",
                   no_args_is_help=True, add_completion=False)
 console = Console()
+
+app.add_typer(gate_app, name="gate")
+app.add_typer(evidence_app, name="evidence")
 
 
 @app.command()

@@ -6,7 +6,8 @@ import pytest
 DUEBOT = [sys.executable, "-m", "duebot.cli"]
 
 
-@pytest.mark.parametrize("args", [[], ["serve"], ["train"], ["shell"], ["version"]])
+@pytest.mark.parametrize("args", [[], ["serve"], ["train"], ["shell"], ["version"], ["gate"], ["gate", "check"],
+                                  ["evidence"], ["evidence", "verify"], ["evidence", "export"]])
 def test_every_command_has_help(args):
     result = subprocess.run([*DUEBOT, *args, "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
