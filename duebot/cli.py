@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import subprocess
 import uuid
+from pathlib import Path
+from typing import Annotated
 
 import httpx
 import typer
 from rich.console import Console
 
 from duebot import __version__
+from duebot.accounts.cli import app as accounts_app
 from duebot.config import Settings
 from duebot.evidence.cli import app as evidence_app
 from duebot.policies.cli import app as gate_app
@@ -21,6 +25,7 @@ console = Console()
 
 app.add_typer(gate_app, name="gate")
 app.add_typer(evidence_app, name="evidence")
+app.add_typer(accounts_app, name="accounts")
 
 
 @app.command()
@@ -46,6 +51,28 @@ def train(force: bool = typer.Option(False, help="Retrain even if the training d
     with console.status("training the Rasa model (about a minute)…"):
         path, trained = train_model(settings, force=force, log=settings.log_dir / "train.log")
     console.print(f"{'trained' if trained else 'up to date'}: {path}")
+
+
+eval_app = typer.Typer(help="Measure duebot: NLU accuracy on any labelled data.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("nlu")
+def eval_nlu(
+    data: Annotated[Path, typer.Option(help="Rasa NLU YAML file to score (e.g. evaluation/nlu_heldout/en.yml)",
+                                       exists=True, dir_okay=False)],
+    report: Annotated[Path, typer.Option(help="Where to write the JSON summary")],
+) -> None:
+    """Score the trained model on DATA; write accuracy, macro-F1 and per-intent figures to REPORT."""
+    from duebot.nlu_eval import evaluate
+
+    settings = Settings.from_env()
+    out_dir = report.with_suffix("").with_name(report.stem + "_rasa")
+    with console.status("evaluating with rasa test nlu…"):
+        summary = evaluate(settings, data, out_dir, settings.log_dir / "eval.log")
+    report.write_text(json.dumps(summary, indent=2))
+    console.print(f"accuracy {summary['accuracy']:.3f}  macro-F1 {summary['macro_f1']:.3f}  "
+                  f"({len(summary['errors'])} errors) → {report}; confusion matrix: {summary['confusion_matrix_png']}")
 
 
 @app.command()

@@ -2,95 +2,30 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from duebot.config import Settings
-from tests.conftest import free_port
+from tests.served import Served, gone, import_fixture_accounts, start_serve, stop_serve
 
 pytestmark = pytest.mark.rasa
-
-REPO_MODELS = Settings.from_env().models_dir
-
-
-class Served:
-    def __init__(self, process: subprocess.Popen, data_dir: Path, rasa_port: int) -> None:
-        self.process = process
-        self.data_dir = data_dir
-        self.rasa = f"http://127.0.0.1:{rasa_port}"
-
-    def state(self) -> dict:
-        return json.loads((self.data_dir / "run" / "serve.json").read_text())
-
-    def say(self, sender: str, text: str) -> list[str]:
-        reply = httpx.post(f"{self.rasa}/webhooks/rest/webhook", json={"sender": sender, "message": text},
-                           timeout=30)
-        reply.raise_for_status()
-        return [message.get("text", "") for message in reply.json()]
-
-
-def _start(tmp_path: Path, extra_env: dict[str, str]) -> Served:
-    data_dir = tmp_path / "var"
-    data_dir.mkdir()
-    (data_dir / "models").symlink_to(REPO_MODELS)  # the model trained by `make setup`
-    rasa_port = free_port()
-    env = {
-        **os.environ,
-        "DUEBOT_DATA_DIR": str(data_dir),
-        "DUEBOT_RASA_PORT": str(rasa_port),
-        "DUEBOT_ACTIONS_PORT": str(free_port()),
-        "DUEBOT_WEB_PORT": str(free_port()),
-        "DUEBOT_REDIS_PORT": str(free_port()),
-        **extra_env,
-    }
-    if "REDIS_URL" not in extra_env:
-        env.pop("REDIS_URL", None)
-    process = subprocess.Popen([sys.executable, "-m", "duebot.cli", "serve"], env=env,
-                               stdout=(tmp_path / "serve.out").open("wb"), stderr=subprocess.STDOUT,
-                               start_new_session=True)
-    served = Served(process, data_dir, rasa_port)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"duebot serve exited: {(tmp_path / 'serve.out').read_text()}")
-        if b"duebot is up" in (tmp_path / "serve.out").read_bytes():
-            return served
-        time.sleep(0.5)
-    pytest.fail("duebot serve did not come up in 240 s")
-
-
-def _stop(served: Served) -> dict:
-    state = served.state()
-    served.process.send_signal(signal.SIGTERM)
-    served.process.wait(timeout=60)
-    return state
-
-
-def _gone(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split()[2] == "Z"
-    except FileNotFoundError:
-        return True
 
 
 @pytest.fixture(scope="module")
 def served_on_test_redis(tmp_path_factory, redis_address) -> Iterator[Served]:
-    served = _start(tmp_path_factory.mktemp("serve"), {"REDIS_URL": redis_address.url})
+    served = start_serve(tmp_path_factory.mktemp("serve"), {"REDIS_URL": redis_address.url},
+                         prepare=import_fixture_accounts)
     try:
         yield served
     finally:
         if served.process.poll() is None:
-            _stop(served)
+            stop_serve(served)
 
 
 def test_conversation_survives_a_rasa_crash(served_on_test_redis, redis_address):
@@ -99,9 +34,9 @@ def test_conversation_survives_a_rasa_crash(served_on_test_redis, redis_address)
     redis_client = redis.Redis(host=redis_address.host, port=redis_address.port)
     served = served_on_test_redis
     sender = "restart-check"
-    assert served.say(sender, "hello") == [
-        "Hello, this is duebot, the automated assistant of your telephone operator. "
-        "Am I speaking with the account holder?"
+    call = {"account_id": "A-1", "channel": "voice"}
+    assert served.say(sender, "hello", call) == [
+        "Hello, this is duebot, the automated assistant of your telephone operator. May I speak with Jane, please?"
     ]
     assert redis_client.exists(f"duebot:tracker:{sender}")
 
@@ -117,10 +52,9 @@ def test_conversation_survives_a_rasa_crash(served_on_test_redis, redis_address)
         pytest.fail("serve did not restart Rasa")
     assert httpx.get(f"{served.rasa}/status", timeout=5).status_code == 200
 
-    # "yes" only leads to the identity check because the tracker still holds the greeting turn.
-    assert served.say(sender, "yes, that's me") == [
-        "Thank you. To protect your privacy, I first need to confirm your identity. "
-        "Please tell me your date of birth."
+    # "yes" leads to the identity check only because the tracker in Redis remembers the bot's question.
+    assert served.say(sender, "yes, that's me", call) == [
+        "Thank you. To protect your privacy, please tell me the last four digits of your ID number."
     ]
     tracker = httpx.get(f"{served.rasa}/conversations/{sender}/tracker", timeout=10).json()
     user_turns = [e["text"] for e in tracker["events"] if e["event"] == "user"]
@@ -149,7 +83,7 @@ def test_shell_talks_to_the_running_bot(served_on_test_redis):
 
 
 def test_embedded_redis_persists_and_everything_stops(tmp_path):
-    served = _start(tmp_path, {})
+    served = start_serve(tmp_path, {})
     try:
         assert served.say("embedded", "hi")
         state = served.state()
@@ -161,8 +95,8 @@ def test_embedded_redis_persists_and_everything_stops(tmp_path):
         web = state["web"]["url"]
         assert httpx.get(f"{web}/health", timeout=5).json()["status"] == "ok"
     finally:
-        state = _stop(served)
+        state = stop_serve(served)
     assert served.process.returncode == 0
     for service in state.values():
-        assert _gone(service["pid"]), service
+        assert gone(service["pid"]), service
     assert not (served.data_dir / "run" / "serve.json").exists()

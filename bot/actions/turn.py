@@ -1,0 +1,134 @@
+"""What one action sees of the conversation: the account, the slots, the message, today's date."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from duebot.accounts.models import Account
+from duebot.accounts.store import AccountStore
+from duebot.actions.strategy import load_strategy
+
+CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CNY": "¥"}
+
+
+@lru_cache(maxsize=1)
+def store() -> AccountStore:
+    return AccountStore()
+
+
+def money(amount: Decimal, currency: str) -> str:
+    symbol = CURRENCY_SYMBOLS.get(currency)
+    text = f"{amount:,.2f}"
+    return f"{symbol}{text}" if symbol else f"{text} {currency}"
+
+
+def day(date: dt.date) -> str:
+    return f"{date:%A} {date.day} {date:%B}"
+
+
+def account_id_from(tracker: Tracker) -> str | None:
+    if account_id := tracker.get_slot("account_id"):
+        return account_id
+    for metadata in (tracker.latest_message.get("metadata") or {}, tracker.get_slot("session_started_metadata")
+                     or {}):
+        if isinstance(metadata, dict) and metadata.get("account_id"):
+            return str(metadata["account_id"])
+    return None
+
+
+@dataclass
+class Turn:
+    dispatcher: CollectingDispatcher
+    tracker: Tracker
+    account: Account | None
+    strategy: dict[str, Any]
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, dispatcher: CollectingDispatcher, tracker: Tracker) -> Turn:
+        account_id = account_id_from(tracker)
+        account = store().get_account(account_id) if account_id else None
+        turn = cls(dispatcher, tracker, account, load_strategy())
+        if account_id and tracker.get_slot("account_id") != account_id:
+            turn.set("account_id", account_id)
+        return turn
+
+    # --- reading -------------------------------------------------------------------------------------
+    @property
+    def text(self) -> str:
+        return self.tracker.latest_message.get("text") or ""
+
+    @property
+    def intent(self) -> str:
+        return (self.tracker.latest_message.get("intent") or {}).get("name") or ""
+
+    def slot(self, name: str) -> Any:
+        for event in reversed(self.events):  # a value set earlier in this same action wins
+            if event.get("event") == "slot" and event.get("name") == name:
+                return event.get("value")
+        return self.tracker.get_slot(name)
+
+    @property
+    def conversation_id(self) -> str:
+        return self.tracker.sender_id
+
+    @property
+    def channel(self) -> str:
+        metadata = self.tracker.latest_message.get("metadata") or {}
+        return str(metadata.get("channel") or self.tracker.get_slot("channel") or "chat")
+
+    @property
+    def today(self) -> dt.date:
+        zone = ZoneInfo(self.account.timezone) if self.account and self.account.timezone else dt.UTC
+        return dt.datetime.now(zone).date()
+
+    @property
+    def verified(self) -> bool:
+        return bool(self.slot("verified"))
+
+    @property
+    def awaiting(self) -> str | None:
+        return self.slot("awaiting")
+
+    # --- account facts, as the bot says them ------------------------------------------------------------
+    @property
+    def first_name(self) -> str:
+        return self.account.name.split()[0] if self.account else "the account holder"
+
+    def money(self, amount: Decimal) -> str:
+        return money(amount, self.account.currency if self.account else "USD")
+
+    @property
+    def deadline(self) -> dt.date:
+        return self.today + dt.timedelta(days=int(self.strategy["deadline_days"]))
+
+    @property
+    def days_overdue(self) -> int:
+        return (self.today - self.account.due_date).days if self.account else 0
+
+    @property
+    def common(self) -> dict[str, str]:
+        """Variables every response may use."""
+        return {"operator": self.strategy["operator"], "callback_number": self.strategy["callback_number"],
+                "first_name": self.first_name}
+
+    # --- writing ------------------------------------------------------------------------------------
+    def say(self, response: str, **values: Any) -> None:
+        self.dispatcher.utter_message(response=response, **{**self.common, **values})
+
+    def set(self, name: str, value: Any) -> None:
+        self.events.append(SlotSet(name, value))
+
+    def expect(self, awaiting: str | None, pending: dict[str, Any] | None = None) -> None:
+        self.set("awaiting", awaiting)
+        if pending is not None or awaiting is None:
+            self.set("pending", pending)
