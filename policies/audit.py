@@ -11,14 +11,16 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
+
+import msgspec
 
 from duebot.policies.gate import Decision, Request
 from duebot.policies.timeutil import format_instant
 
 AUDIT_KIND = "gate.decision"
+_LINE = msgspec.json.Encoder()  # compact UTF-8 JSON, like json.dumps(separators=(",", ":"), ensure_ascii=False)
 RELEASE_KIND = "gate.release"
 
 
@@ -46,9 +48,7 @@ class JsonlAuditSink:
 
     def append_many(self, kind: str, bodies: Iterable[dict[str, Any]]) -> None:
         recorded = format_instant(time.time())
-        data = "".join(
-            json.dumps({"kind": kind, "recorded_at": recorded, **b}, ensure_ascii=False, separators=(",", ":"))
-            + "\n" for b in bodies).encode("utf-8")
+        data = b"".join(_LINE.encode({"kind": kind, "recorded_at": recorded, **b}) + b"\n" for b in bodies)
         if not data:
             return
         with self._lock:
@@ -81,8 +81,14 @@ class MemoryAuditSink:
 def _request_json(request: Request | Mapping[str, Any] | object) -> object:
     if isinstance(request, Request):
         if request.raw is not None:
-            return request.raw
-        return asdict(request)
+            return _request_json(request.raw)
+        return msgspec.to_builtins(request)
+    if isinstance(request, bytes | msgspec.Raw):  # JSON text as received: digest the object it decodes to
+        text = bytes(request)
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text.decode("utf-8", "replace")
     return request
 
 

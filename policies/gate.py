@@ -5,10 +5,12 @@ an unparseable request, an unknown pack or a crashing rule all come back as a no
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
+
+import msgspec
 
 from duebot.policies import codes, timezones
 from duebot.policies.timeutil import TimestampError, format_instant, parse_instant
@@ -18,11 +20,17 @@ if TYPE_CHECKING:
 
     from duebot.policies.packs import Pack
 
-CHANNELS = ("voice", "sms")
-HISTORY_CHANNELS = ("voice", "sms", "app")  # an app push counts as the written first contact in cn
-PURPOSES = ("collection", "reminder", "reply")
-LINE_TYPES = ("mobile", "landline", "unknown")
-OUTCOMES = ("no_answer", "voicemail", "answered", "conversation", "failed", "delivered")
+# The Literal types drive the fast (msgspec) validator; the tuples, derived from them, the reference one.
+Channel = Literal["voice", "sms"]
+HistoryChannel = Literal["voice", "sms", "app"]  # an app push counts as the written first contact in cn
+Purpose = Literal["collection", "reminder", "reply"]
+LineType = Literal["mobile", "landline", "unknown"]
+Outcome = Literal["no_answer", "voicemail", "answered", "conversation", "failed", "delivered"]
+CHANNELS: tuple[str, ...] = get_args(Channel)
+HISTORY_CHANNELS: tuple[str, ...] = get_args(HistoryChannel)
+PURPOSES: tuple[str, ...] = get_args(Purpose)
+LINE_TYPES: tuple[str, ...] = get_args(LineType)
+OUTCOMES: tuple[str, ...] = get_args(Outcome)
 MAX_NEXT_ITERATIONS = 64
 NEXT_HORIZON = 400 * 86400.0  # beyond this, say "no time-based answer" (null) rather than search forever
 
@@ -36,8 +44,9 @@ class RequestError(ValueError):
         self.problem = problem
 
 
-@dataclass(slots=True, frozen=True)
-class HistoryEntry:
+# Structs rather than dataclasses: ~9x cheaper to build and faster to read, and a batch of a million requests
+# builds several million of them. gc=False: they hold only scalars and tuples of them, never a cycle.
+class HistoryEntry(msgspec.Struct, frozen=True, gc=False):
     at: float
     channel: str
     purpose: str
@@ -46,18 +55,17 @@ class HistoryEntry:
     reservation_id: str | None = None  # set when the contact went through a live reservation (dedupes counts)
 
 
-@dataclass(slots=True, frozen=True)
-class Contact:
-    channel: str
-    purpose: str
+class Contact(msgspec.Struct, frozen=True, gc=False):
+    """Also the wire type: decoded straight from JSON, so the Literal types below are the validation."""
+    channel: Channel
+    purpose: Purpose
     to: str
     debt_id: str | None = None
     ai_voice: bool = True  # duebot's own voice is synthetic, so "not said" means AI voice
     text: str | None = None  # optional SMS body, checked for the opt-out notice when given
 
 
-@dataclass(slots=True, frozen=True)
-class Subscriber:
+class Subscriber(msgspec.Struct, frozen=True, gc=False):
     id: str
     opted_out: bool
     dispute_open: bool
@@ -67,17 +75,16 @@ class Subscriber:
     consent_sms: bool = False
 
 
-@dataclass(slots=True, frozen=True)
-class Request:
+class Request(msgspec.Struct, frozen=True):
     now: float
     contact: Contact
     subscriber: Subscriber
     history: tuple[HistoryEntry, ...] = ()
-    raw: Mapping[str, Any] | None = None  # the JSON as received, for the audit digest
+    # The JSON as received, for the audit digest: the object, or its text (bytes / msgspec.Raw) when decoded from it.
+    raw: Mapping[str, Any] | bytes | msgspec.Raw | None = None
 
 
-@dataclass(slots=True, frozen=True)
-class Decision:
+class Decision(msgspec.Struct, frozen=True, gc=False):
     allowed: bool
     reasons: tuple[str, ...]
     next_allowed_at: float | None
@@ -146,9 +153,8 @@ def _instant(value: object, field: str) -> float:
         raise RequestError(field, str(exc)) from None
 
 
-def parse_request(data: object) -> Request:
-    """Validate one JSON request. Only timezone, line_type, consent and history (plus contact.debt_id,
-    ai_voice, text) may be absent; opted_out and dispute_open must be stated, since no default is safe."""
+def _parse_checked(data: object) -> Request:
+    """The reference validator: field by field, so its error names the first offending field."""
     root = _obj(data, "request")
     now = _instant(root.get("now"), "now")
 
@@ -204,6 +210,80 @@ def parse_request(data: object) -> Request:
     return Request(now, contact, subscriber, tuple(history), root)
 
 
+# The fast path: msgspec validates a whole request in C against these wire types (the same rules as
+# `_parse_checked`: Literal = enum, no type coercion, null only where the reference allows it), then a little
+# Python turns timestamps into floats. Anything it rejects goes through `_parse_checked`, which either names
+# the field or (for input the fast path is merely stricter about) returns the request.
+
+class _WireHistory(msgspec.Struct, frozen=True, gc=False):
+    at: str
+    channel: HistoryChannel
+    purpose: Purpose = "collection"  # an unlabelled past contact is counted as collection: the stricter reading
+    debt_id: str | None = None
+    outcome: Outcome | None = None
+    reservation_id: str | None = None
+
+
+class _WireConsent(msgspec.Struct, frozen=True, gc=False):
+    ai_voice: bool = False
+    sms: bool = False
+
+
+class _WireSubscriber(msgspec.Struct, frozen=True, gc=False):
+    id: Annotated[str, msgspec.Meta(min_length=1)]
+    opted_out: bool
+    dispute_open: bool
+    timezone: str | None = None
+    line_type: LineType = "unknown"
+    consent: _WireConsent | None = None
+
+
+class _WireRequest(msgspec.Struct, frozen=True, gc=False):
+    now: str
+    contact: Contact
+    subscriber: _WireSubscriber
+    history: list[_WireHistory] | None = None
+
+
+_NO_CONSENT = _WireConsent()
+_WIRE_DECODER = msgspec.json.Decoder(_WireRequest)
+_FAST_REJECTS = (msgspec.ValidationError, msgspec.DecodeError, TimestampError)
+
+
+def _from_wire(w: _WireRequest, raw: Mapping[str, Any] | bytes | msgspec.Raw) -> Request:
+    s = w.subscriber
+    consent = s.consent or _NO_CONSENT
+    subscriber = Subscriber(s.id, s.opted_out, s.dispute_open, s.timezone, s.line_type, consent.ai_voice,
+                            consent.sms)
+    history = () if not w.history else tuple(
+        HistoryEntry(parse_instant(h.at), h.channel, h.purpose, h.debt_id, h.outcome, h.reservation_id)
+        for h in w.history)
+    return Request(parse_instant(w.now), w.contact, subscriber, history, raw)
+
+
+def parse_request(data: object) -> Request:
+    """Validate one JSON request: a decoded object, or its JSON text as bytes. Only timezone, line_type, consent
+    and history (plus contact.debt_id, ai_voice, text) may be absent; opted_out and dispute_open must be
+    stated, since no default is safe. Raises RequestError naming the first offending field."""
+    if type(data) is dict:
+        history = data.get("history")
+        # msgspec would take an (empty) set for an array; the reference does not, so only lists/tuples go fast.
+        if history is None or type(history) is list or type(history) is tuple:
+            try:
+                return _from_wire(msgspec.convert(data, _WireRequest), data)
+            except _FAST_REJECTS:
+                pass
+    elif isinstance(data, bytes | msgspec.Raw):
+        try:
+            return _from_wire(_WIRE_DECODER.decode(data), data)
+        except _FAST_REJECTS:
+            try:
+                data = json.loads(bytes(data))
+            except ValueError as exc:
+                raise RequestError("request", f"is not valid JSON: {exc}") from None
+    return _parse_checked(data)
+
+
 # ---------------------------------------------------------------- deciding
 
 def evaluate(pack: Pack, req: Request) -> Decision:
@@ -217,9 +297,7 @@ def evaluate(pack: Pack, req: Request) -> Decision:
     hard = bool(reasons)  # a block that waiting cannot lift
     now = req.now
     latest = now
-    for rule in pack.rules:
-        if rule.needs_zones and zones is None:
-            continue
+    for rule in pack.rules if zones is not None else pack.zoneless_rules:
         try:
             until = rule.check(req, zones, now)
         except Exception:  # noqa: BLE001 - a crashing rule must block, not let the contact through

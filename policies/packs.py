@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +36,19 @@ class Pack:
     source: str = ""
     doc: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
-    @property
+    # Cached: read once per decision. cached_property writes the instance dict directly, so frozen is fine.
+    @cached_property
     def id(self) -> str:
         return f"{self.name}@{self.version}"
 
-    @property
+    @cached_property
     def time_rules(self) -> tuple[Rule, ...]:
         return tuple(r for r in self.rules if r.time_based)
+
+    @cached_property
+    def zoneless_rules(self) -> tuple[Rule, ...]:
+        """The rules that can still run when the subscriber's zone is unknown."""
+        return tuple(r for r in self.rules if not r.needs_zones)
 
 
 def parse_pack(doc: object, source: str = "<memory>") -> Pack:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import redis
 
 from duebot.policies import codes, timezones
@@ -64,6 +65,18 @@ for i = 2, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
 redis.call('HSET', KEYS[1], 'state', 'released', 'reason', ARGV[2])
 return 1
 """
+
+
+_JSON = msgspec.json.Encoder()
+
+
+def _resp(command: bytes, args: Sequence[str | bytes | int]) -> bytes:
+    """A RESP array of bulk strings."""
+    parts = [b"*%d\r\n$%d\r\n%s\r\n" % (len(args) + 1, len(command), command)]
+    for arg in args:
+        data = arg if isinstance(arg, bytes) else str(arg).encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,15 +141,48 @@ class LiveGate:
             return req, denied(codes.RULE_ERROR, pack.id, f"{type(exc).__name__}: {exc}", req.now), []
         return req, None, rows
 
-    def _script_args(self, req: Request, rows: list[CounterCheck], rid: str) -> tuple[list[str], list[Any]]:
+    def _script_command(self, req: Request, rows: list[CounterCheck], rid: str) -> bytes:
+        """EVALSHA of the reserve script for one request, already in RESP: redis-py's generic packing cost more
+        than the rest of a reservation."""
         sub = req.subscriber.id
         counter_keys = [self._key(sub, row.key) for row in rows]
-        data = json.dumps({"keys": sorted(set(counter_keys)), "now": format_instant(req.now),
-                           "channel": req.contact.channel, "purpose": req.contact.purpose})
-        args: list[Any] = [rid, repr(req.now), self.ttl, repr(req.now - self.ttl), data]
+        data = _JSON.encode({"keys": sorted(set(counter_keys)), "now": format_instant(req.now),
+                             "channel": req.contact.channel, "purpose": req.contact.purpose})
+        args: list[str | bytes | int] = [self._reserve.sha, 1 + len(rows), self._key(sub, f"res:{rid}"),
+                                         *counter_keys, rid, repr(req.now), self.ttl, repr(req.now - self.ttl),
+                                         data]
         for row in rows:
             args += [row.cap, row.history_count, repr(row.after), len(row.history_ids), *row.history_ids]
-        return [self._key(sub, f"res:{rid}"), *counter_keys], args
+        return _resp(b"EVALSHA", args)
+
+    def _run_scripts(self, commands: list[bytes]) -> list[Any]:
+        """Send the commands in one write and read one reply each (an exception for an error reply); scripts
+        missing from Redis' cache (restart, SCRIPT FLUSH) did not run, so they are loaded and sent again."""
+        replies = self._send(commands)
+        missing = [i for i, reply in enumerate(replies) if isinstance(reply, redis.exceptions.NoScriptError)]
+        if missing:
+            self.client.script_load(_RESERVE_LUA)
+            for i, reply in zip(missing, self._send([commands[i] for i in missing]), strict=True):
+                replies[i] = reply
+        return replies
+
+    def _send(self, commands: list[bytes]) -> list[Any]:
+        pool = self.client.connection_pool
+        conn = pool.get_connection()
+        try:
+            conn.send_packed_command([b"".join(commands)])
+            replies: list[Any] = []
+            for _ in commands:
+                try:
+                    replies.append(conn.read_response())
+                except redis.ResponseError as exc:  # the reply was read whole: the stream stays in step
+                    replies.append(exc)
+            return replies
+        except BaseException:
+            conn.disconnect()  # a half-read reply stream cannot be reused
+            raise
+        finally:
+            pool.release(conn)
 
     def _blocked(self, req: Request, rows: list[CounterCheck], blocked: Sequence[int]) -> Decision:
         """Redis knows of contacts the history does not: say which caps block and, advisory, when the cap
@@ -156,7 +202,7 @@ class LiveGate:
                     extra.append(HistoryEntry(score, c.channel, c.purpose, c.debt_id, None, member.decode()))
             known = {e.reservation_id for e in extra}
             history = tuple(e for e in req.history if e.reservation_id not in known) + tuple(extra)
-            redecided = evaluate(self.pack, replace(req, history=history))
+            redecided = evaluate(self.pack, msgspec.structs.replace(req, history=history))
             nxt = redecided.next_allowed_at
         except Exception:  # noqa: BLE001 - the block stands; only the hint is lost
             nxt = None
@@ -176,11 +222,7 @@ class LiveGate:
                 pending.append((i, req, rows, rid))
         if pending:
             try:
-                pipe = self.client.pipeline(transaction=False)
-                for _, req, rows, rid in pending:
-                    keys, args = self._script_args(req, rows, rid)
-                    self._reserve(keys=keys, args=args, client=pipe)
-                replies = pipe.execute(raise_on_error=False)
+                replies = self._run_scripts([self._script_command(req, rows, rid) for _, req, rows, rid in pending])
             except Exception as exc:  # noqa: BLE001 - connection refused, timeout, ...
                 replies = [exc] * len(pending)
             assert self.pack is not None

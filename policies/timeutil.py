@@ -27,6 +27,7 @@ def parse_instant(value: object) -> float:
     return parsed.timestamp()
 
 
+@lru_cache(maxsize=65536)  # a batch shares its `now`; each decision and audit record formats it again
 def format_instant(ts: float) -> str:
     dt = datetime.fromtimestamp(ts, UTC)
     text = dt.isoformat(timespec="microseconds" if dt.microsecond else "seconds")

@@ -44,9 +44,11 @@ def zones_for_names(names: tuple[str, ...]) -> tuple[ZoneInfo, ...] | None:
     return tuple(out) or None
 
 
+@lru_cache(maxsize=262144)
 def resolve(to: str, subscriber_tz: str | None, default_region: str | None
             ) -> tuple[bool, tuple[ZoneInfo, ...] | None]:
-    """(number valid, zones). Zones are None when unknown; the subscriber's record wins over the number."""
+    """(number valid, zones). Zones are None when unknown; the subscriber's record wins over the number.
+    Cached as a whole too: it runs once per decision, and one lookup beats two."""
     valid, names = number_info(to, default_region)
     if subscriber_tz is not None:
         return valid, zones_for_names((subscriber_tz,))
