@@ -117,3 +117,33 @@ def checkpoint(directory: Path | None = DirOption) -> None:
 
 if __name__ == "__main__":
     app()
+
+
+@app.command()
+def writer(directory: Path | None = DirOption,
+           assess_after: float = typer.Option(60.0, envvar="DUEBOT_EVIDENCE_ASSESS_AFTER",
+                                              help="Seconds of quiet before a conversation's three elements "
+                                                   "are assessed.")) -> None:
+    """Run the single evidence writer: move records submitted through Redis into the log (`duebot serve` runs it)."""
+    import signal
+
+    import redis
+
+    from duebot.evidence.inbox import EvidenceWriter
+
+    settings = Settings.from_env()
+    if not settings.redis_url:
+        typer.echo("error: REDIS_URL is not set (duebot serve sets it for the writer)", err=True)
+        raise typer.Exit(2)
+    client = redis.Redis.from_url(settings.redis_url)
+    with EvidenceLog.open(_dir(directory)) as log:
+        loop = EvidenceWriter(client, log, assess_after=assess_after)
+        signal.signal(signal.SIGTERM, lambda *_: loop.stopping.set())
+        typer.echo(f"evidence writer: {_dir(directory)} ({log.size} records), stream {loop.stream}", err=True)
+        try:
+            loop.run()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            loop.close()
+            log.checkpoint()

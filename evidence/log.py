@@ -229,6 +229,21 @@ class EvidenceLog:
         `conversation_id` may also be given as body["conversation_id"]; it is lifted to the top level.
         Payload bytes are stored content-addressed and only their SHA-256 and size enter the hashed record.
         """
+        receipt = self._enqueue(kind, body, payloads, conversation_id)
+        self._wait_durable(receipt.index)
+        return receipt
+
+    def append_many(self, items: list[tuple[str, dict[str, Any], dict[str, bytes] | None, str | None]]
+                    ) -> list[Receipt]:
+        """Append (kind, body, payloads, conversation_id) items in this order; one wait for all of them."""
+        receipts = [self._enqueue(kind, body, payloads, conversation_id)
+                    for kind, body, payloads, conversation_id in items]
+        if receipts:
+            self._wait_durable(receipts[-1].index)
+        return receipts
+
+    def _enqueue(self, kind: str, body: dict[str, Any], payloads: dict[str, bytes] | None,
+                 conversation_id: str | None) -> Receipt:
         if self.readonly:
             raise RuntimeError("evidence log opened read-only")
         body = dict(body)
@@ -255,11 +270,14 @@ class EvidenceLog:
             self._pending.append(_Pending(index, data, kind, conversation_id,
                                           [r["sha256"] for r in refs.values()], to_sync))
             self._work.notify()
+        return Receipt(index, leaf_hash(data), ts, refs)
+
+    def _wait_durable(self, index: int) -> None:
+        with self._lock:
             while self._durable <= index and self._failure is None:
                 self._acked.wait()
             if self._durable <= index:
                 raise RuntimeError("evidence writer failed; record not stored") from self._failure
-        return Receipt(index, leaf_hash(data), ts, refs)
 
     def record(self, obj: Any) -> Receipt:
         """Append a typed record (records.Turn, Outcome, GateDecision, ...)."""

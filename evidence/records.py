@@ -20,6 +20,7 @@ SCHEMA_VERSION = 1
 KINDS: dict[str, tuple[str, ...]] = {
     "turn": ("speaker", "channel", "started_at", "ended_at"),
     "gate_decision": ("decision",),
+    "gate_release": ("release",),
     "outcome": ("type",),
     "annotation": ("author", "label"),
     "access": ("user", "purpose"),
@@ -28,8 +29,15 @@ KINDS: dict[str, tuple[str, ...]] = {
     "legal_hold": ("reason", "by"),
     "legal_hold_release": ("reason", "by"),
     "conversation": ("pack",),
+    # the voice pipeline's own view of a call: ASR data and the audio of each turn, and the whole call
+    "voice_turn": ("call_id", "speaker"),
+    "voice_call": ("call_id",),
+    "voice_voicemail": ("call_id",),
 }
-OUTCOME_TYPES = ("promise", "plan", "dispute", "opt_out", "payment")
+# Settlements, and the other things a conversation can end in or lead to (all of them QA looks at).
+OUTCOME_TYPES = ("promise", "plan", "dispute", "opt_out", "payment", "payment_link", "partial", "handoff",
+                 "callback", "wrong_number", "third_party", "complaint", "hardship", "human_review", "legal_track",
+                 "identity_verified", "verification_failed", "disclosure")
 SPEAKERS = ("bot", "debtor", "agent", "system")
 # Kinds that describe something said or done in a conversation and therefore need its id.
 NEEDS_CONVERSATION = {"turn", "outcome", "three_elements", "erasure", "legal_hold", "legal_hold_release",
