@@ -26,9 +26,11 @@ from duebot.policies.timeutil import DAY, format_instant
 
 # KEYS[1] reservation hash, KEYS[2..] counter keys (one per check row; a key may repeat for several zones).
 # ARGV: member, score, ttl, prune_before, reservation json, then per row: cap, history_count, after, n_ids,
-# ids... The count is the union of Redis and history: history entries carrying a reservation id that Redis
-# holds are not counted twice; all others are added.
+# ids... A reservation id that is already reserved returns {0}: a retry after a crash reuses its reservation
+# instead of counting the same contact twice. The count is the union of Redis and history: history entries
+# carrying a reservation id that Redis holds are not counted twice; all others are added.
 _RESERVE_LUA = """
+if redis.call('HGET', KEYS[1], 'state') == 'reserved' then return {0} end
 local blocked = {}
 local base = 5
 for i = 2, #KEYS do
@@ -208,8 +210,14 @@ class LiveGate:
             nxt = None
         return Decision(False, tuple(reasons), nxt, self.pack.id, req.now)
 
-    def reserve_many(self, requests: Sequence[Request | Mapping[str, Any]]) -> list[Reservation]:
-        """Pipelined: one round trip for the batch; each reservation is still its own atomic script."""
+    def reserve_many(self, requests: Sequence[Request | Mapping[str, Any]],
+                     keys: Sequence[str | None] | None = None) -> list[Reservation]:
+        """Pipelined: one round trip for the batch; each reservation is still its own atomic script.
+
+        `keys` are the callers' idempotency keys: reserving again with the same key (a worker retrying a job
+        after a crash) returns the reservation already held instead of taking a second one."""
+        if keys is not None and len(keys) != len(requests):
+            raise ValueError("one key per request")
         prepared = [self._prepare(r) for r in requests]
         results: list[Reservation | None] = [None] * len(prepared)
         pending: list[tuple[int, Request, list[CounterCheck], str]] = []
@@ -218,7 +226,10 @@ class LiveGate:
                 results[i] = Reservation(None, decision)
             else:
                 assert isinstance(req, Request)
-                rid = f"{uuid.uuid4().hex}@{req.subscriber.id}"
+                key = keys[i] if keys is not None else None
+                if key is not None and "@" in key:
+                    raise ValueError(f"reservation key may not contain '@': {key!r}")
+                rid = f"{key or uuid.uuid4().hex}@{req.subscriber.id}"
                 pending.append((i, req, rows, rid))
         if pending:
             try:
@@ -230,15 +241,15 @@ class LiveGate:
                 if isinstance(reply, Exception):
                     results[i] = Reservation(None, denied(codes.GATE_UNAVAILABLE, self.pack.id,
                                                           f"redis: {reply}", req.now))
-                elif reply:
+                elif reply and list(reply) != [0]:
                     results[i] = Reservation(None, self._blocked(req, rows, reply))
                 else:
                     results[i] = Reservation(rid, Decision(True, (), req.now, self.pack.id, req.now))
         out = [r for r in results if r is not None]
         return self._audit(prepared, out)
 
-    def reserve(self, request: Request | Mapping[str, Any]) -> Reservation:
-        return self.reserve_many([request])[0]
+    def reserve(self, request: Request | Mapping[str, Any], key: str | None = None) -> Reservation:
+        return self.reserve_many([request], None if key is None else [key])[0]
 
     def _audit(self, prepared: list[tuple[Any, Decision | None, list[CounterCheck]]],
                reservations: list[Reservation]) -> list[Reservation]:

@@ -148,3 +148,25 @@ def test_history_entries_with_reservation_ids_are_not_counted_twice(redis_client
     third = gate.reserve(request(NOON_CN, to="+8613800138000", timezone="Asia/Shanghai", history=outside,
                                  subscriber_id="S-9"))
     assert third.allowed is False  # 2 in history for S-9 already (offline cap)
+
+
+def test_a_retry_with_the_same_key_reuses_its_reservation(redis_client):
+    """A worker that reserved and died before recording it must not count the same contact twice on retry."""
+    from duebot.policies.audit import MemoryAuditSink
+    from duebot.policies.reserve import LiveGate
+
+    gate = LiveGate(redis_client, "cn", sink=MemoryAuditSink(),
+                    prefix="test:idem")
+    request = {"now": "2026-11-24T03:00:00Z",  # 11:00 in Shanghai
+               "contact": {"channel": "voice", "purpose": "collection", "to": "+8613910998888", "debt_id": "D"},
+               "subscriber": {"id": "S-idem", "timezone": "Asia/Shanghai", "opted_out": False, "dispute_open": False},
+               "history": [{"at": "2026-11-20T03:00:00Z", "channel": "sms", "purpose": "reminder", "debt_id": "D",
+                            "outcome": "delivered"}]}
+    first = gate.reserve(request, key="C-1:A:1")
+    again = gate.reserve(request, key="C-1:A:1")
+    assert first.allowed and again.allowed and again.id == first.id
+    other = gate.reserve(request, key="C-1:A:2")
+    assert other.allowed  # 2 distinct calls reach the cap of 2 …
+    assert not gate.reserve(request, key="C-1:A:3").allowed  # … and the third is refused
+    assert gate.release(first.id, "call failed to start")
+    assert gate.reserve(request, key="C-1:A:1").allowed  # a released key may reserve again
