@@ -12,12 +12,13 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from duebot.accounts.models import (
     Account,
+    Attempt,
     Dispute,
     Event,
     InstallmentPlan,
@@ -93,12 +94,11 @@ class AccountStore:
             if account is not None:
                 account.status = status
 
-    def mark_wrong_number(self, account_id: str, conversation_id: str | None) -> None:
+    def mark_wrong_number(self, account_id: str) -> None:
         with self.session() as s:
             account = s.get(Account, account_id)
             if account is not None:
                 account.wrong_number = True
-            s.add(Event(account_id=account_id, conversation_id=conversation_id, kind="wrong_number"))
 
     # --- consent --------------------------------------------------------------------------------------
     def set_opt_out(self, phone: str, opted_out: bool, channel: str, source: str) -> None:
@@ -205,3 +205,62 @@ class AccountStore:
         if account.timezone:
             subscriber["timezone"] = account.timezone
         return subscriber
+
+    # --- bulk import (issue 9) -------------------------------------------------------------------------
+    def upsert_accounts(self, accounts: list[Account]) -> int:
+        """Insert or update many accounts in one transaction; returns how many were new. A repeated id within
+        the batch counts once as new, then as an update (as one-by-one upserts would)."""
+        if not accounts:
+            return 0
+        columns = [c.name for c in Account.__table__.columns if c.name not in ("created_at", "updated_at")]
+        now = utcnow()
+        rows: dict[str, dict] = {}
+        for account in accounts:
+            rows[account.id] = {name: getattr(account, name) for name in columns} | {"updated_at": now}
+        with self.session() as s:
+            existing = set(s.scalars(select(Account.id).where(Account.id.in_(list(rows)))))
+            if self.engine.dialect.name in ("sqlite", "postgresql"):
+                dialect = __import__(f"sqlalchemy.dialects.{self.engine.dialect.name}", fromlist=["insert"])
+                stmt = dialect.insert(Account)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=[Account.id],
+                    set_={name: stmt.excluded[name] for name in [*columns, "updated_at"] if name != "id"})
+                s.execute(stmt, [r | {"created_at": now} for r in rows.values()])
+            else:  # any other database: the portable, slower path
+                for r in rows.values():
+                    s.merge(Account(**r))
+        return len({a.id for a in accounts} - existing)
+
+    def segment_history(self, account_ids: list[str]) -> dict[str, tuple[int, int]]:
+        """(broken promises, disputes ever opened) per known account, for segment rules on re-import."""
+        out: dict[str, tuple[int, int]] = {}
+        if not account_ids:
+            return out
+        with self.session() as s:
+            broken = dict(s.execute(select(Promise.account_id, func.count()).where(
+                Promise.account_id.in_(account_ids), Promise.status == "broken").group_by(Promise.account_id)).all())
+            disputes = dict(s.execute(select(Dispute.account_id, func.count()).where(
+                Dispute.account_id.in_(account_ids)).group_by(Dispute.account_id)).all())
+        for account_id in set(broken) | set(disputes):
+            out[account_id] = (int(broken.get(account_id, 0)), int(disputes.get(account_id, 0)))
+        return out
+
+    # --- contact history for the gate (campaign attempts) ----------------------------------------------
+    def contact_history(self, account_id: str) -> list[dict]:
+        """Past outbound contacts of an account as gate `history` entries. Attempts started but with an unknown
+        outcome count as contacts (outcome null: the gate's stricter reading)."""
+        from duebot.policies.timeutil import format_instant
+
+        with self.session() as s:
+            rows = s.execute(select(Attempt.started_at, Attempt.channel, Attempt.purpose, Attempt.account_id,
+                                    Attempt.outcome, Attempt.reservation_id).where(
+                Attempt.account_id == account_id, Attempt.state.in_(("started", "done", "unknown")),
+                Attempt.channel.in_(("sms", "voice")))).all()
+        history = []
+        for at, channel, purpose, debt_id, outcome, reservation_id in rows:
+            entry = {"at": format_instant(at), "channel": channel, "purpose": purpose, "debt_id": debt_id,
+                     "outcome": outcome}
+            if reservation_id:
+                entry["reservation_id"] = reservation_id
+            history.append(entry)
+        return history
