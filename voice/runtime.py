@@ -1,0 +1,56 @@
+"""What all calls of a process share: the loaded models, the dialogue, the evidence sink, the gate hook."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from duebot.voice.asr import AsrEngine, load_engine
+from duebot.voice.dialogue import Dialogue, RasaRestDialogue
+from duebot.voice.evidence import EvidenceSink, MemoryEvidenceSink
+from duebot.voice.session import CallSession, CallTransport, VoiceConfig
+from duebot.voice.tts import PiperTts
+
+# The compliance gate's hook: may duebot contact `to` on `channel` ("voice") now? It must also reserve the
+# contact (count it against the daily caps) when it answers True. Wired by the lead to policies/.
+ReserveContact = Callable[[str, str], bool]
+
+
+def allow_all(to: str, channel: str) -> bool:  # noqa: ARG001 - the signature is the contract
+    return True
+
+
+class ContactNotAllowed(RuntimeError):
+    """The compliance gate refused (or could not reserve) this outbound contact."""
+
+
+@dataclass
+class VoiceRuntime:
+    asr: AsrEngine
+    tts: PiperTts
+    dialogue: Dialogue
+    evidence: EvidenceSink = field(default_factory=MemoryEvidenceSink)
+    config: VoiceConfig = field(default_factory=VoiceConfig)
+    reserve_contact: ReserveContact = allow_all
+
+    @classmethod
+    def from_env(cls, evidence: EvidenceSink | None = None, reserve_contact: ReserveContact = allow_all,
+                 rasa_url: str | None = None) -> VoiceRuntime:
+        """DUEBOT_VOSK_MODEL selects Vosk; otherwise the packaged Whisper tiny.en. Piper voice overridable."""
+        asr = load_engine(os.environ.get("DUEBOT_VOSK_MODEL") or None, os.environ.get("DUEBOT_WHISPER_MODEL") or None,
+                          workers=int(os.environ.get("DUEBOT_ASR_WORKERS", "2")))
+        tts = PiperTts(os.environ.get("DUEBOT_PIPER_VOICE") or None)
+        url = rasa_url or os.environ.get("DUEBOT_RASA_URL") or \
+            f"http://{os.environ.get('DUEBOT_HOST', '127.0.0.1')}:{os.environ.get('DUEBOT_RASA_PORT', '5005')}"
+        return cls(asr, tts, RasaRestDialogue(url), evidence or MemoryEvidenceSink(), VoiceConfig(), reserve_contact)
+
+    def session(self, call_id: str, transport: CallTransport, *, direction: str, sender: str | None = None,
+                metadata: dict[str, Any] | None = None) -> CallSession:
+        return CallSession(call_id, transport, self.asr, self.tts, self.dialogue, self.evidence, self.config,
+                           direction=direction, sender=sender, metadata=metadata)
+
+    def check_outbound(self, to: str) -> None:
+        if not self.reserve_contact(to, "voice"):
+            raise ContactNotAllowed(f"the compliance gate did not allow a voice call to {to}")
