@@ -13,10 +13,11 @@ from typing import Any
 
 from rasa_sdk.events import ActionExecuted, SessionStarted
 
+from duebot.actions import deescalation
 from duebot.actions.parsing import ParsedDate, parse_amount, parse_date, parse_digits
 from duebot.actions.registry import action
 from duebot.actions.strategy import segment_rules
-from duebot.actions.turn import Turn, day, store
+from duebot.actions.turn import Turn, day, evidence, store
 from duebot.payments import make_link
 
 # Requests honoured whatever the bot is waiting for.
@@ -45,8 +46,13 @@ action("action_session_start")(_session_start)
 
 # --- helpers ---------------------------------------------------------------------------------------------
 def _record(turn: Turn, kind: str, **detail: Any) -> None:
+    """Every outcome goes to the account store (for agents and KPIs) and to the evidence log (for QA)."""
     account_id = turn.account.id if turn.account else None
-    store().add_event(kind, account_id, turn.conversation_id, {k: str(v) for k, v in detail.items()})
+    values = {k: str(v) for k, v in detail.items()}
+    store().add_event(kind, account_id, turn.conversation_id, values)
+    if (inbox := evidence()) is not None:
+        inbox.submit("outcome", {"type": kind, "account_id": account_id, **values},
+                     conversation_id=turn.conversation_id)
 
 
 def _end(turn: Turn) -> None:
@@ -222,15 +228,27 @@ def routed(handler: Any) -> Any:
             turn.say("utter_conversation_closed")
             return
         awaiting = turn.awaiting
-        if awaiting and turn.intent not in ALWAYS and _value_present(turn, awaiting):
-            _handle_value(turn, awaiting)
-            return
-        handler(turn)
+        answers_question = bool(awaiting and turn.intent not in ALWAYS and _value_present(turn, awaiting))
+
+        def answer() -> None:
+            if answers_question:
+                _handle_value(turn, awaiting)
+            else:
+                handler(turn)
+
+        # --- issue 11: the emotion of the line may acknowledge, de-escalate, hand off or pause first ---------
+        deescalation.guard(turn, answer, serving=answers_question, record=_record, handoff=_handoff)
 
     return run
 
 
 # --- actions ---------------------------------------------------------------------------------------------
+@action("action_not_understood")
+@routed
+def not_understood(turn: Turn) -> None:
+    turn.say("utter_default")
+
+
 @action("action_start_conversation")
 @routed
 def start_conversation(turn: Turn) -> None:
@@ -313,7 +331,8 @@ def ask_amount(turn: Turn) -> None:
 @action("action_wrong_number")
 def wrong_number(turn: Turn) -> None:
     if turn.account is not None:
-        store().mark_wrong_number(turn.account.id, turn.conversation_id)
+        store().mark_wrong_number(turn.account.id)
+    _record(turn, "wrong_number")
     turn.say("utter_wrong_number")
     turn.set("outcome", "wrong_number")
     _end(turn)
@@ -425,6 +444,7 @@ def _commit(turn: Turn, pending: dict[str, Any]) -> None:
     assert turn.account is not None
     review = _needs_review(turn)
     kind = pending["type"]
+    _record(turn, kind, needs_review=review, **{k: v for k, v in pending.items() if k != "type"})
     if kind == "promise":
         date = dt.date.fromisoformat(pending["date"])
         store().add_promise(turn.account.id, Decimal(pending["amount"]), date, turn.conversation_id,
@@ -474,8 +494,9 @@ def dispute(turn: Turn) -> None:
 
 def _open_dispute(turn: Turn, reason: str, details: str) -> None:
     assert turn.account is not None
-    case = store().open_dispute(turn.account.id, _dispute_reason(details) if reason == "unrecognised_charges"
-                                else reason, details, turn.conversation_id)
+    reason = _dispute_reason(details) if reason == "unrecognised_charges" else reason
+    case = store().open_dispute(turn.account.id, reason, details, turn.conversation_id)
+    _record(turn, "dispute", case_number=case.case_number, reason=reason, details=details)
     turn.say("utter_already_paid" if reason == "already_paid" else "utter_dispute_opened",
              case_number=case.case_number)
     turn.set("outcome", "dispute")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import os
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import redis
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
@@ -16,13 +19,25 @@ from rasa_sdk.executor import CollectingDispatcher
 from duebot.accounts.models import Account
 from duebot.accounts.store import AccountStore
 from duebot.actions.strategy import load_strategy
+from duebot.evidence.inbox import EvidenceInbox
 
+logger = logging.getLogger(__name__)
 CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CNY": "¥"}
 
 
 @lru_cache(maxsize=1)
 def store() -> AccountStore:
     return AccountStore()
+
+
+@lru_cache(maxsize=1)
+def evidence() -> EvidenceInbox | None:
+    """Outcomes go to the evidence log through Redis (`duebot serve` sets REDIS_URL for the action server)."""
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        logger.warning("REDIS_URL is not set: conversation outcomes are kept in the account store only")
+        return None
+    return EvidenceInbox(redis.Redis.from_url(url))
 
 
 def money(amount: Decimal, currency: str) -> str:

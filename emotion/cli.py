@@ -1,0 +1,65 @@
+"""`duebot emotion serve|train|eval`, and the `duebot eval emotion` command (register `eval_emotion`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from duebot.config import Settings
+
+app = typer.Typer(help="Emotion detection: the service Rasa's emotion component calls, its head, its eval.",
+                  no_args_is_help=True, add_completion=False)
+console = Console()
+DEFAULT_PORT = 5065
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface (loopback by default)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="DUEBOT_EMOTION_PORT", help="Port")] = DEFAULT_PORT,
+) -> None:
+    """Serve POST /emotion on HOST:PORT (trains the head first if the current one is missing)."""
+    import uvicorn
+
+    from duebot.emotion.service import create_app
+
+    uvicorn.run(create_app(), host=host, port=port, log_level="warning", access_log=False)
+
+
+@app.command()
+def train(force: Annotated[bool, typer.Option(help="Retrain even if nothing changed.")] = False) -> None:
+    """Train the head on nlu_data/emotion/ when its data, code or encoder changed (`duebot train` does this too)."""
+    from duebot.emotion.store import train as train_head
+
+    path, trained = train_head(Settings.from_env(), force=force)
+    console.print(f"{'trained' if trained else 'up to date'}: {path}")
+
+
+def eval_emotion(
+    data: Annotated[Path, typer.Option(help="Labelled emotion YAML (e.g. evaluation/emotion_heldout/en.yml)",
+                                       exists=True, dir_okay=False)],
+    report: Annotated[Path, typer.Option(help="Where to write the JSON report")],
+) -> None:
+    """Score the current emotion head on DATA: macro-F1 and per class, next to the VADER lexicon baseline."""
+    from duebot.emotion.evaluate import evaluate
+    from duebot.emotion.store import load_model
+
+    summary = evaluate(load_model(Settings.from_env()), data)
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(json.dumps(summary, indent=2))
+    model, base = summary["model"], summary["baseline_vader_lexicon"]
+    console.print(f"{summary['examples']} lines from {data}")
+    console.print(f"{'':<22}{'macro-F1':>9}{'accuracy':>10}  " + "  ".join(f"{c:>10}" for c in model["per_class"]))
+    for name, figures in (("MiniLM + head", model), ("VADER + lexicon", base)):
+        per_class = "  ".join(f"{c['f1']:>10.3f}" for c in figures["per_class"].values())
+        console.print(f"{name:<22}{figures['macro_f1']:>9.3f}{figures['accuracy']:>10.3f}  {per_class}")
+    legal = summary["legal_threat"]
+    console.print(f"legal threat: precision {legal['precision']:.3f} recall {legal['recall']:.3f} "
+                  f"(support {legal['support']}) → {report}")
+
+
+app.command("eval")(eval_emotion)

@@ -1,0 +1,42 @@
+"""Labelled emotion lines (nlu_data/emotion/*.yml, evaluation/emotion_heldout/*.yml) as examples."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+LABELS: tuple[str, ...] = ("neutral", "angry", "distressed")
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    label: str
+    legal_threat: bool = False
+
+
+def load(path: Path) -> list[Example]:
+    """Lines under each label key, plus `legal_threat: {label: [...]}` lines (legal threats of that label)."""
+    data = yaml.safe_load(path.read_text()) or {}
+    examples: list[Example] = []
+    for label in LABELS:
+        examples += [Example(str(text).strip(), label) for text in data.get(label) or []]
+    for label, lines in (data.get("legal_threat") or {}).items():
+        if label not in LABELS:
+            raise ValueError(f"{path}: legal_threat lines under unknown label {label!r}")
+        examples += [Example(str(text).strip(), label, legal_threat=True) for text in lines or []]
+    unknown = set(data) - {*LABELS, "legal_threat", "version", "language"}
+    if unknown:
+        raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
+    seen: dict[str, Example] = {}
+    for example in examples:
+        other = seen.setdefault(example.text.lower(), example)
+        if other is not example:
+            raise ValueError(f"{path}: {example.text!r} is listed twice")
+    return examples
+
+
+def load_dir(directory: Path) -> list[Example]:
+    return [example for path in sorted(directory.glob("*.yml")) for example in load(path)]
