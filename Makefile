@@ -1,5 +1,5 @@
 # The two commands in README.md: `make run` (the product on its embedded defaults) and `make test`.
-.PHONY: setup run test lint
+.PHONY: setup run test lint demo
 
 setup:
 	bash scripts/setup.sh
@@ -12,3 +12,7 @@ lint: setup
 
 test: lint
 	.venv/bin/pytest
+
+# The README's main command: a whole campaign against simulated subscribers, SMS and SIP, in a few minutes.
+demo: setup
+	.venv/bin/duebot demo

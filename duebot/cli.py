@@ -15,9 +15,14 @@ from rich.console import Console
 
 from duebot import __version__
 from duebot.accounts.cli import app as accounts_app
+from duebot.campaigns.cli import app as campaign_app
 from duebot.config import Settings
+from duebot.emotion.cli import app as emotion_app
+from duebot.emotion.cli import eval_emotion
 from duebot.evidence.cli import app as evidence_app
 from duebot.policies.cli import app as gate_app
+from duebot.voice.cli import app as voice_app
+from duebot.voice.cli import models_app
 
 app = typer.Typer(help="duebot: humane, lawful collection of overdue telecom bills by voice and SMS.",
                   no_args_is_help=True, add_completion=False)
@@ -26,6 +31,10 @@ console = Console()
 app.add_typer(gate_app, name="gate")
 app.add_typer(evidence_app, name="evidence")
 app.add_typer(accounts_app, name="accounts")
+app.add_typer(campaign_app, name="campaign")
+app.add_typer(voice_app, name="voice")
+app.add_typer(models_app, name="models")
+app.add_typer(emotion_app, name="emotion")
 
 
 @app.command()
@@ -55,6 +64,7 @@ def train(force: bool = typer.Option(False, help="Retrain even if the training d
 
 eval_app = typer.Typer(help="Measure duebot: NLU accuracy on any labelled data.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
+eval_app.command("emotion")(eval_emotion)
 
 
 @eval_app.command("nlu")
@@ -73,6 +83,19 @@ def eval_nlu(
     report.write_text(json.dumps(summary, indent=2))
     console.print(f"accuracy {summary['accuracy']:.3f}  macro-F1 {summary['macro_f1']:.3f}  "
                   f"({len(summary['errors'])} errors) → {report}; confusion matrix: {summary['confusion_matrix_png']}")
+
+
+@app.command()
+def demo(
+    accounts: int = typer.Option(200, help="Accounts in the demo campaign."),
+    short: bool = typer.Option(False, help="A quick run (at most 40 accounts), as the test runs it."),
+    data_dir: str = typer.Option("var/demo", help="Scratch data directory (wiped at start)."),
+) -> None:
+    """Run a whole campaign against simulated subscribers on the embedded defaults, then report and verify."""
+    from duebot.demo import DemoOptions
+    from duebot.demo import run as run_demo
+
+    raise typer.Exit(run_demo(DemoOptions(accounts=accounts, short=short, data_dir=Path(data_dir).resolve())))
 
 
 @app.command()

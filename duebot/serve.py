@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Callable
@@ -11,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import redis
 
 from duebot.config import RedisAddress, Settings
+from duebot.evidence.inbox import writer_running
 from duebot.processes import RunningService, ServiceSpec, start, stop, wait_ready
 from duebot.redis_server import embedded_redis_spec, ping
 from duebot.training import model_path, rasa_env
@@ -71,14 +75,37 @@ class Stack:
             spec = embedded_redis_spec(self.redis.port, s.data_dir / "redis", self._log("redis"), s.host)
             self._launch(spec, f"redis://{s.host}:{self.redis.port}/0")
 
+        # The single writer of the evidence log; everything else submits records through Redis.
+        assert self.redis is not None
+        self._launch(ServiceSpec(
+            name="evidence",
+            argv=[sys.executable, "-m", "duebot.cli", "evidence", "writer"],
+            log_path=self._log("evidence"),
+            ready=lambda: writer_running(redis.Redis.from_url(self.redis.url)),
+            env={"REDIS_URL": self.redis.url, "DUEBOT_DATA_DIR": str(s.data_dir)},
+            ready_timeout=30,
+        ), str(s.data_dir / "evidence"))
+
         actions_url = f"http://{s.host}:{s.actions_port}"
         self._launch(ServiceSpec(
             name="actions",
             argv=[sys.executable, "-m", "rasa_sdk", "--actions", "duebot.actions", "-p", str(s.actions_port)],
             log_path=self._log("actions"),
             ready=_http_ok(f"{actions_url}/health"),
-            env={"RASA_TELEMETRY_ENABLED": "false"},
+            env={"RASA_TELEMETRY_ENABLED": "false", "REDIS_URL": self.redis.url},
         ), actions_url)
+
+        # --- issue 11: the emotion service (torch lives here, not in Rasa's env); Rasa's NLU component calls it
+        emotion_url = f"http://{s.host}:{self._emotion_port()}"
+        self._launch(ServiceSpec(
+            name="emotion",
+            argv=[sys.executable, "-m", "duebot.emotion", "serve", "--host", s.host,
+                  "--port", emotion_url.rsplit(":", 1)[1]],
+            log_path=self._log("emotion"),
+            ready=_http_ok(f"{emotion_url}/health"),
+            env={"DUEBOT_DATA_DIR": str(s.data_dir), "HF_HUB_OFFLINE": "1"},
+            ready_timeout=120,  # loads torch and MiniLM; trains the head first if `duebot train` has not
+        ), emotion_url)
 
         # Rasa answers 200 with an empty reply when Redis is down, so Redis was checked above.
         self._launch(ServiceSpec(
@@ -89,7 +116,7 @@ class Stack:
                   "--interface", s.host, "--port", str(s.rasa_port)],
             log_path=self._log("rasa"),
             ready=_http_ok(f"{s.rasa_url}/status"),
-            env={**rasa_env(), **self._rasa_redis_env(actions_url)},
+            env={**rasa_env(), **self._rasa_redis_env(actions_url), "DUEBOT_EMOTION_URL": emotion_url},
             cwd=s.bot_dir,
         ), s.rasa_url)
 
@@ -100,12 +127,33 @@ class Stack:
                   "--host", s.host, "--port", str(s.web_port)],
             log_path=self._log("web"),
             ready=_http_ok(f"{web_url}/health"),
+            env={"REDIS_URL": self.redis.url},
         ), web_url)
+
+        # A campaign worker; run more of them (here or on other machines) against the same Redis to scale.
+        self._launch(ServiceSpec(
+            name="campaign",
+            argv=[sys.executable, "-m", "duebot.cli", "campaign", "worker", "--concurrency", "8"],
+            log_path=self._log("campaign"),
+            ready=lambda: bool(redis.Redis.from_url(self.redis.url).keys("duebot:campaign:worker:*")),
+            env={"REDIS_URL": self.redis.url, "DUEBOT_DATA_DIR": str(s.data_dir)},
+            ready_timeout=60,
+        ), "campaign worker")
         self._write_state()
+
+    @staticmethod
+    def _emotion_port() -> int:
+        """DUEBOT_EMOTION_PORT, or a free loopback port: only Rasa needs to know it, and it is told."""
+        if port := os.environ.get("DUEBOT_EMOTION_PORT"):
+            return int(port)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
 
     def _rasa_redis_env(self, actions_url: str) -> dict[str, str]:
         assert self.redis is not None
         return {
+            "PYTHONPATH": str(self.settings.bot_dir),  # bot/evidence_broker.py, named in endpoints.yml
             "DUEBOT_ACTIONS_URL": f"{actions_url}/webhook",
             "DUEBOT_REDIS_HOST": self.redis.host,
             "DUEBOT_REDIS_PORT_NUMBER": str(self.redis.port),

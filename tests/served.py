@@ -62,7 +62,8 @@ def start_serve(tmp_path: Path, extra_env: dict[str, str], prepare=None) -> Serv
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"duebot serve exited: {(tmp_path / 'serve.out').read_text()}")
-        if b"duebot is up" in (tmp_path / "serve.out").read_bytes():
+        # the line itself, not a traceback that quotes the source printing it
+        if any(line.startswith(b"duebot is up:") for line in (tmp_path / "serve.out").read_bytes().splitlines()):
             return served
         time.sleep(0.5)
     pytest.fail("duebot serve did not come up in 240 s")

@@ -17,4 +17,4 @@ def test_compose_file_matches_the_compose_spec():
 
 def test_compose_describes_every_service_serve_runs():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    assert {"redis", "actions", "rasa", "web"} <= set(compose["services"])
+    assert {"redis", "evidence", "actions", "emotion", "rasa", "web", "campaign-worker"} <= set(compose["services"])

@@ -10,6 +10,7 @@ import datetime as dt
 import itertools
 import re
 import subprocess
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -18,6 +19,7 @@ import pytest
 
 from duebot.accounts.store import AccountStore
 from duebot.config import Settings
+from duebot.evidence.log import EvidenceLog
 from duebot.policies.gate import decide
 from tests.served import Served, import_fixture_accounts, start_serve, stop_serve
 
@@ -27,7 +29,8 @@ _ids = itertools.count()
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, redis_address) -> Iterator[Served]:
-    served = start_serve(tmp_path_factory.mktemp("conversation"), {"REDIS_URL": redis_address.url},
+    served = start_serve(tmp_path_factory.mktemp("conversation"),
+                         {"REDIS_URL": redis_address.url, "DUEBOT_EVIDENCE_ASSESS_AFTER": "2"},
                          prepare=import_fixture_accounts)
     try:
         yield served
@@ -224,6 +227,47 @@ def test_always_available_questions(served):
     assert "call you back" in chat("I'm driving, can you call me back tomorrow")
     assert "noted your complaint" in chat("this is harassment")
     assert "Say STOP to opt out" in chat("what are my options")
+
+
+def _evidence(served: Served, conversation_id: str, until: str, timeout: float = 30.0) -> list:
+    """The conversation's records once a record of kind `until` is in the log (the writer runs apart)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with EvidenceLog.open(served.data_dir / "evidence", readonly=True) as log:
+            records = log.records_for(conversation_id)
+            if any(r.kind == until for r in records):
+                return [(r, log.payload(r.payloads["text"]["sha256"]).decode() if "text" in r.payloads else None)
+                        for r in records]
+        time.sleep(0.5)
+    pytest.fail(f"no {until} record for {conversation_id} after {timeout}s")
+
+
+def test_every_turn_and_outcome_is_evidence_with_the_three_elements(served):
+    chat = Chat(served, "A-1")
+    chat.verified()
+    chat("I can pay on Friday")
+    chat("yes")
+    records = _evidence(served, chat.sender, until="three_elements")
+    turns = [(r.body["speaker"], text) for r, text in records if r.kind == "turn"]
+    said = [line.split(": ", 1) for line in chat.transcript]
+    assert turns == [("debtor" if who == "subscriber" else "bot", text) for who, text in said]
+    disclosure = next(r for r, text in records if r.kind == "turn" and "identity is confirmed" in (text or ""))
+    assert disclosure.body["legal_elements"] == ["identity_confirmed", "amount", "deadline"]
+    outcomes = [r.body["type"] for r, _ in records if r.kind == "outcome"]
+    assert outcomes == ["identity_verified", "disclosure", "promise"]
+    verdict = [r for r, _ in records if r.kind == "three_elements"][-1].body
+    assert verdict["flagged_for_qa"] is False and verdict["amount"] == "$230.50"
+
+
+def test_a_conversation_without_disclosure_is_flagged_for_qa(served):
+    chat = Chat(served, "A-2", channel="voice")
+    chat("hello")
+    chat("wrong number")
+    records = _evidence(served, chat.sender, until="three_elements")
+    verdict = [r for r, _ in records if r.kind == "three_elements"][-1].body
+    assert verdict["flagged_for_qa"] is True and set(verdict["missing"]) == {"identity_confirmed", "amount",
+                                                                           "deadline"}
+    assert [r.body["type"] for r, _ in records if r.kind == "outcome"] == ["wrong_number"]
 
 
 def test_rasa_test_stories_pass(tmp_path):

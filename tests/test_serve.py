@@ -87,7 +87,7 @@ def test_embedded_redis_persists_and_everything_stops(tmp_path):
     try:
         assert served.say("embedded", "hi")
         state = served.state()
-        assert set(state) == {"redis", "actions", "rasa", "web"}
+        assert set(state) == {"redis", "evidence", "actions", "emotion", "rasa", "web", "campaign"}
         redis_port = state["redis"]["url"].rsplit(":", 1)[1].split("/")[0]
         info = subprocess.run(["redis-cli", "-p", redis_port, "config", "get", "appendonly"],
                               capture_output=True, text=True).stdout.split()
