@@ -17,23 +17,19 @@ import json
 import os
 import platform
 import random
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _machine import free_port  # noqa: E402 - evaluation/ is the script's path
+
 US = [("212", "America/New_York"), ("415", "America/Los_Angeles"), ("312", "America/Chicago"),
       ("907", "America/Anchorage"), ("808", "Pacific/Honolulu")]
 SEGMENTS = ["malicious"] * 18 + ["cash_flow"] * 35 + ["dispute"] * 12 + ["forgot"] * 5 + ["legacy"] * 20 \
     + ["new_business"] * 10  # seed 000 §2.2 shares
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def machine() -> str:

@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
 import sys
 import tempfile
@@ -25,6 +24,7 @@ import time
 from pathlib import Path
 
 import httpx
+from _machine import cpu_model, free_port  # noqa: E402 - evaluation/ is the script's path
 
 from duebot.config import Settings
 from duebot.emotion.dataset import load, load_dir
@@ -37,17 +37,6 @@ ROOT = Path(__file__).resolve().parent.parent
 HELDOUT = ROOT / "evaluation" / "emotion_heldout" / "en.yml"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:

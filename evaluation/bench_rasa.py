@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import socket
 import statistics
 import sys
 import tempfile
@@ -21,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import httpx
+from _machine import cpu_model, free_port  # noqa: E402 - evaluation/ is the script's path
 
 from duebot.config import Settings
 from duebot.serve import Stack
@@ -29,17 +29,6 @@ UTTERANCES = ["hello", "yes that's me", "stop calling me", "can I talk to a pers
               "wrong number", "bye", "I want a human", "no", "good morning"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def main() -> None:

@@ -18,7 +18,6 @@ import os
 import platform
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import time
 from pathlib import Path
 
 import httpx
+from _machine import cpu_model, free_port  # noqa: E402 - evaluation/ is the script's path
 
 ROOT = Path(__file__).resolve().parent.parent
 AUTH_TOKEN = "bench-auth-token"
@@ -43,17 +43,6 @@ def sms_app():  # noqa: ANN201 - uvicorn factory: the web app as the lead mounts
     return app
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def write_accounts(path: Path, count: int) -> list[str]:

@@ -9,7 +9,6 @@ plays each path as a chat conversation through Rasa's REST webhook, prints the t
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import tempfile
 from dataclasses import replace
@@ -19,6 +18,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _machine import free_port  # noqa: E402 - evaluation/ is the script's path
 
 from duebot.accounts.importer import import_csv  # noqa: E402
 from duebot.accounts.store import AccountStore  # noqa: E402
@@ -38,11 +39,6 @@ PATHS = {
     "opt-out": ("A-4", ["hello", "stop calling me"]),
 }
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -93,3 +94,24 @@ def import_fixture_accounts(data_dir: Path) -> None:
 
     report = import_csv(ACCOUNTS_CSV, AccountStore(f"sqlite:///{data_dir / 'duebot.sqlite3'}"))
     assert report.created == 5, report
+
+
+_chat_ids = itertools.count()
+
+
+class Chat:
+    """One conversation through the REST webhook; keeps the transcript so a failing assertion shows it all."""
+
+    def __init__(self, served: Served, account: str, channel: str = "chat") -> None:
+        self.served, self.sender = served, f"{account}-{channel}-{next(_chat_ids)}"
+        self.metadata = {"account_id": account, "channel": channel}
+        self.transcript: list[str] = []
+
+    def __call__(self, text: str) -> str:
+        replies = self.served.say(self.sender, text, self.metadata)
+        self.transcript += [f"subscriber: {text}", *(f"duebot: {r}" for r in replies)]
+        return " ".join(replies)
+
+    def verified(self) -> str:
+        self("hello")
+        return self("4472")

@@ -7,7 +7,6 @@ dispute, hardship, opt-out (then refused by the gate on every channel), human re
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import re
 import subprocess
 import time
@@ -21,10 +20,9 @@ from duebot.accounts.store import AccountStore
 from duebot.config import Settings
 from duebot.evidence.log import EvidenceLog
 from duebot.policies.gate import decide
-from tests.served import Served, import_fixture_accounts, start_serve, stop_serve
+from tests.served import Chat, Served, import_fixture_accounts, start_serve, stop_serve
 
 pytestmark = pytest.mark.rasa
-_ids = itertools.count()
 
 
 @pytest.fixture(scope="module")
@@ -41,24 +39,6 @@ def served(tmp_path_factory, redis_address) -> Iterator[Served]:
 @pytest.fixture(scope="module")
 def store(served) -> AccountStore:
     return AccountStore(f"sqlite:///{served.data_dir / 'duebot.sqlite3'}")
-
-
-class Chat:
-    """One conversation; keeps the transcript so a failing assertion shows the whole exchange."""
-
-    def __init__(self, served: Served, account: str, channel: str = "chat") -> None:
-        self.served, self.sender = served, f"{account}-{channel}-{next(_ids)}"
-        self.metadata = {"account_id": account, "channel": channel}
-        self.transcript: list[str] = []
-
-    def __call__(self, text: str) -> str:
-        replies = self.served.say(self.sender, text, self.metadata)
-        self.transcript += [f"subscriber: {text}", *(f"duebot: {r}" for r in replies)]
-        return " ".join(replies)
-
-    def verified(self) -> str:
-        self("hello")
-        return self("4472")
 
 
 def _today(zone: str) -> dt.date:

@@ -3,7 +3,6 @@ de-escalation policy, the evidence log. Conversations go through the REST webhoo
 
 from __future__ import annotations
 
-import itertools
 import os
 import signal
 import time
@@ -14,10 +13,9 @@ import pytest
 
 from duebot.accounts.store import AccountStore
 from duebot.evidence.log import EvidenceLog
-from tests.served import Served, import_fixture_accounts, start_serve, stop_serve
+from tests.served import Chat, Served, import_fixture_accounts, start_serve, stop_serve
 
 pytestmark = pytest.mark.rasa
-_ids = itertools.count()
 
 
 @pytest.fixture(scope="module")
@@ -33,22 +31,6 @@ def served(tmp_path_factory, redis_address) -> Iterator[Served]:
 @pytest.fixture(scope="module")
 def store(served) -> AccountStore:
     return AccountStore(f"sqlite:///{served.data_dir / 'duebot.sqlite3'}")
-
-
-class Chat:
-    def __init__(self, served: Served, account: str) -> None:
-        self.served, self.sender = served, f"emotion-{account}-{next(_ids)}"
-        self.metadata = {"account_id": account, "channel": "chat"}
-        self.transcript: list[str] = []
-
-    def __call__(self, text: str) -> str:
-        replies = self.served.say(self.sender, text, self.metadata)
-        self.transcript += [f"subscriber: {text}", *(f"duebot: {r}" for r in replies)]
-        return " ".join(replies)
-
-    def verified(self) -> str:
-        self("hello")
-        return self("4472")
 
 
 def parse(served: Served, text: str) -> dict:
