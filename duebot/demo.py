@@ -72,7 +72,7 @@ PERSONAS: tuple[Persona, ...] = (
     Persona("P-ANGRY", "Wu Qiang", "malicious", "580.00",
             ("hello", ID_LAST4, "this is outrageous, stop harassing me you useless idiots",
              "yes, get me a person")),
-    Persona("P-WRONG", "Sun Mei", "forgot", "95.00", ("who is this? you have the wrong number",)),
+    Persona("P-WRONG", "Sun Mei", "forgot", "95.00", ("you have the wrong number, I don't know who that is",)),
     Persona("P-STOP", "Ma Tao", "cash_flow", "210.00", ("STOP",)),
 )
 CALL_PERSONA = Persona("P-CALL", "Xu Ling", "cash_flow", "260.00", ())  # promises Friday on a SIP call
