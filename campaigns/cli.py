@@ -206,6 +206,17 @@ def _watch(c: Campaigns, campaign_id: str, interval: float = 0.5) -> None:
                   + ", ".join(f"{k} {v:,}" for k, v in state["accounts"].items()))
 
 
+def kpi_table(campaign_id: str, kpis: dict) -> Table:
+    """The KPI report as a table (nested breakdowns are in the JSON/CSV files)."""
+    table = Table(title=f"KPIs {campaign_id}")
+    table.add_column("kpi")
+    table.add_column("value", justify="right")
+    for name, value in kpis.items():
+        if not isinstance(value, dict):
+            table.add_row(name, "—" if value is None else f"{value}")
+    return table
+
+
 @app.command()
 def report(
     campaign_id: Annotated[str, typer.Argument(metavar="ID")],
@@ -219,13 +230,7 @@ def report(
     except KeyError as exc:
         _fail(CampaignError(f"no campaign {campaign_id!r}"))
         raise typer.Exit(2) from exc
-    table = Table(title=f"KPIs {campaign_id}")
-    table.add_column("kpi")
-    table.add_column("value", justify="right")
-    for name, value in result["kpis"].items():
-        if not isinstance(value, dict):
-            table.add_row(name, "—" if value is None else f"{value}")
-    console.print(table)
+    console.print(kpi_table(campaign_id, result["kpis"]))
     for name, path in result["files"].items():
         console.print(f"{name}: {path}")
 

@@ -409,16 +409,11 @@ def wait_evidence_drained(client: redis.Redis, timeout: float = 30.0) -> None:
 # ---------------------------------------------------------------- report and evidence
 
 def print_report(campaign_id: str, out: Path) -> dict:
+    from duebot.campaigns.cli import kpi_table
     from duebot.campaigns.report import write_report
 
     result = write_report(AccountStore(), campaign_id, out)
-    table = Table(title=f"KPIs {campaign_id}")
-    table.add_column("kpi")
-    table.add_column("value", justify="right")
-    for name, value in result["kpis"].items():
-        if not isinstance(value, dict):
-            table.add_row(name, "—" if value is None else f"{value}")
-    console.print(table)
+    console.print(kpi_table(campaign_id, result["kpis"]))
     console.print("funnel: " + ", ".join(f"{k} {v}" for k, v in result["funnel"].items()))
     return result
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from duebot.accounts.store import AccountStore
 from duebot.config import Settings
 from tests.conftest import free_port
 
@@ -25,6 +26,9 @@ class Served:
         self.process = process
         self.data_dir = data_dir
         self.rasa = f"http://127.0.0.1:{rasa_port}"
+
+    def account_store(self) -> AccountStore:
+        return AccountStore(f"sqlite:///{self.data_dir / 'duebot.sqlite3'}")
 
     def state(self) -> dict:
         return json.loads((self.data_dir / "run" / "serve.json").read_text())

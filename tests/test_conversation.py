@@ -38,7 +38,7 @@ def served(tmp_path_factory, redis_address) -> Iterator[Served]:
 
 @pytest.fixture(scope="module")
 def store(served) -> AccountStore:
-    return AccountStore(f"sqlite:///{served.data_dir / 'duebot.sqlite3'}")
+    return served.account_store()
 
 
 def _today(zone: str) -> dt.date:

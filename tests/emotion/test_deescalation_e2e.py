@@ -30,7 +30,7 @@ def served(tmp_path_factory, redis_address) -> Iterator[Served]:
 
 @pytest.fixture(scope="module")
 def store(served) -> AccountStore:
-    return AccountStore(f"sqlite:///{served.data_dir / 'duebot.sqlite3'}")
+    return served.account_store()
 
 
 def parse(served: Served, text: str) -> dict:
