@@ -60,6 +60,8 @@ class VoiceConfig:
     voicemail_wait_silence: float = 1.0  # wait for the greeting (and beep) to end before speaking
     confirm_below: float = 0.75  # ASR confidence under which amounts/dates are read back
     max_call_seconds: float = 900.0
+    # Silence before BYE: the phone's jitter buffer still holds the last word when the bot's audio has left.
+    hangup_tail: float = 0.6
 
 
 @dataclass
@@ -289,7 +291,7 @@ class CallSession:
             if utterance.interrupted:
                 return
         if hangup:
-            await asyncio.sleep(self.player.lead + 0.1)  # let the last frames leave the carrier
+            await asyncio.sleep(self.player.lead + self.config.hangup_tail)
             self.end_reason = "bot hangup"
             await self._hangup()
 

@@ -116,9 +116,7 @@ def test_pacing_token_bucket_is_global(redis_client):
 
 def test_http_api_runs_the_same_operations(campaigns, workers, tmp_path, fast_strategy):
     http.set_campaigns(campaigns)
-    app = create_app()
-    app.include_router(http.router)
-    client = TestClient(app)
+    client = TestClient(create_app())
     csv_path = write_accounts(tmp_path / "h.csv", 30)
     with csv_path.open("rb") as handle:
         r = client.post("/campaigns/import", files={"file": ("h.csv", handle, "text/csv")},
