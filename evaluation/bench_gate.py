@@ -148,12 +148,49 @@ def run_parallel(n: int, procs: int) -> dict[str, float]:
             "slowest_shard_s": max(r[2] for r in results)}
 
 
-def run_live(n: int, redis_url: str | None, batch: int) -> dict[str, float]:
+_LIVE: dict[str, Any] = {}  # set before forking: the live workers' requests and Redis address
+
+
+def _live_requests(n: int) -> list[dict[str, Any]]:
+    rng = random.Random(7)
+    reqs = []
+    for i in range(n):  # every request is allowed offline, so each one runs the Lua script
+        reqs.append({"now": "2026-11-24T04:00:00Z",
+                     "contact": {"channel": "voice", "purpose": "collection", "to": f"+86138{i % 9999:08d}",
+                                 "debt_id": "D-1"},
+                     "subscriber": {"id": f"B-{rng.randrange(n)}", "timezone": "Asia/Shanghai",
+                                    "opted_out": False, "dispute_open": False},
+                     "history": [{"at": "2026-11-20T02:00:00Z", "channel": "sms", "outcome": "delivered"}]})
+    return reqs
+
+
+def _live_gate(worker: int) -> Any:
+    import redis
+
+    from duebot.policies.audit import JsonlAuditSink
+    from duebot.policies.reserve import LiveGate
+
+    address = _LIVE["address"]
+    client = redis.Redis(host=address.host, port=address.port, db=address.db, password=address.password or None)
+    return LiveGate(client, "cn", JsonlAuditSink(Path(_LIVE["audit_dir"]) / f"gate-{worker}.jsonl"))
+
+
+def _live_worker(worker: int) -> tuple[int, int]:
+    """One dialer-like client process: its own connection and audit file, its share of the requests."""
+    gate, batch, procs = _live_gate(worker), _LIVE["batch"], _LIVE["procs"]
+    mine = _LIVE["reqs"][worker::procs]
+    allowed = 0
+    for i in range(0, len(mine), batch):
+        allowed += sum(r.allowed for r in gate.reserve_many(mine[i:i + batch]))
+    return len(mine), allowed
+
+
+def run_live(n: int, redis_url: str | None, batch: int, procs: int = 1) -> dict[str, float]:
+    """Reservations against one Redis from `procs` client processes (a campaign runs several dialer workers);
+    subscribers overlap across processes, so the processes race on the same counters as workers do."""
     import redis
 
     from duebot.config import RedisAddress
-    from duebot.policies.audit import JsonlAuditSink
-    from duebot.policies.reserve import LiveGate
 
     service = None
     tmp = tempfile.TemporaryDirectory()
@@ -170,29 +207,28 @@ def run_live(n: int, redis_url: str | None, batch: int) -> dict[str, float]:
     else:
         address = RedisAddress.parse(redis_url)
     try:
-        client = redis.Redis(host=address.host, port=address.port, db=address.db,
-                             password=address.password or None)
-        gate = LiveGate(client, "cn", JsonlAuditSink(Path(tmp.name) / "audit" / "gate.jsonl"))
-        rng = random.Random(7)
-        reqs = []
-        for i in range(n):  # every request is allowed offline, so each one runs the Lua script
-            reqs.append({"now": "2026-11-24T04:00:00Z",
-                         "contact": {"channel": "voice", "purpose": "collection", "to": f"+86138{i % 9999:08d}",
-                                     "debt_id": "D-1"},
-                         "subscriber": {"id": f"B-{rng.randrange(n)}", "timezone": "Asia/Shanghai",
-                                        "opted_out": False, "dispute_open": False},
-                         "history": [{"at": "2026-11-20T02:00:00Z", "channel": "sms", "outcome": "delivered"}]})
-        warm_s = _warm_numbers(reqs, gate.pack.default_region if gate.pack else None)
-        gate.reserve_many(reqs[:batch])
+        _LIVE.update(address=address, audit_dir=str(Path(tmp.name) / "audit"), batch=batch, procs=procs,
+                     reqs=_live_requests(n))
+        gate = _live_gate(procs)
+        warm_s = _warm_numbers(_LIVE["reqs"], gate.pack.default_region if gate.pack else None)
+        gate.reserve_many(_LIVE["reqs"][:batch])  # loads the script into Redis
+        client = redis.Redis(host=address.host, port=address.port, db=address.db, password=address.password or None)
         client.flushdb()
-        t0 = time.perf_counter()
-        allowed = 0
-        for i in range(0, n, batch):
-            allowed += sum(r.allowed for r in gate.reserve_many(reqs[i:i + batch]))
-        elapsed = time.perf_counter() - t0
+        if procs == 1:
+            t0 = time.perf_counter()
+            done, allowed = _live_worker(0)
+            elapsed = time.perf_counter() - t0
+        else:
+            with mp.get_context("fork").Pool(procs) as pool:
+                pool.map(abs, range(procs))  # workers are up before the clock starts
+                t0 = time.perf_counter()
+                results = pool.map(_live_worker, range(procs), chunksize=1)
+                elapsed = time.perf_counter() - t0
+            done, allowed = sum(r[0] for r in results), sum(r[1] for r in results)
         client.flushdb()
-        return {"n": n, "s": elapsed, "allowed": allowed, "warm_s": warm_s}
+        return {"n": done, "s": elapsed, "allowed": allowed, "warm_s": warm_s}
     finally:
+        _LIVE.clear()
         if service is not None:
             stop(service)
         tmp.cleanup()
@@ -235,12 +271,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
               f"(wall {par['s']:.2f}s, slowest shard {par['slowest_shard_s']:.2f}s)")
         figures["parallel_per_s"] = rate
     if args.reservations:
-        live = run_live(args.reservations, args.redis_url, args.batch)
-        rate = live["n"] / live["s"]
-        print(f"live reservations  : {live['n']:,} in {live['s']:.2f}s = {rate:,.0f}/s "
-              f"(batch {args.batch}, {live['allowed']:,} allowed, audited to JSONL; "
-              f"{live['warm_s']:.2f}s number-cache warm-up not included)")
-        figures["reservations_per_s"] = rate
+        for procs in sorted({1, args.procs}):
+            live = run_live(args.reservations, args.redis_url, args.batch, procs)
+            rate = live["n"] / live["s"]
+            print(f"live reservations, {procs} client process{'es' if procs > 1 else ''}: {live['n']:,} in "
+                  f"{live['s']:.2f}s = {rate:,.0f}/s (batch {args.batch}, {live['allowed']:,} allowed, audited to "
+                  f"JSONL; {live['warm_s']:.2f}s number-cache warm-up not included)")
+            figures["reservations_per_s" if procs == 1 else "parallel_reservations_per_s"] = rate
     return figures
 
 

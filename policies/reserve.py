@@ -186,29 +186,47 @@ class LiveGate:
         finally:
             pool.release(conn)
 
-    def _blocked(self, req: Request, rows: list[CounterCheck], blocked: Sequence[int]) -> Decision:
+    def _blocked_many(self, blocked: list[tuple[int, Request, list[CounterCheck], Sequence[int]]]
+                      ) -> dict[int, Decision]:
         """Redis knows of contacts the history does not: say which caps block and, advisory, when the cap
-        would lift, by re-deciding with the live reservations added to the history."""
+        would lift, by re-deciding with the live reservations added to the history. The live counters of the
+        whole batch are read in one pipelined round trip."""
         assert self.pack is not None
-        reasons: list[str] = []
-        for idx in blocked:
-            code = rows[int(idx) - 1].code
-            if code not in reasons:
-                reasons.append(code)
-        nxt: float | None = None
+        wanted = [(i, req, sorted({rows[int(b) - 1].key for b in idx})) for i, req, rows, idx in blocked]
         try:
-            extra: list[HistoryEntry] = []
-            c = req.contact
-            for key in {rows[int(i) - 1].key for i in blocked}:
-                for member, score in self.client.zrange(self._key(req.subscriber.id, key), 0, -1, withscores=True):
-                    extra.append(HistoryEntry(score, c.channel, c.purpose, c.debt_id, None, member.decode()))
-            known = {e.reservation_id for e in extra}
-            history = tuple(e for e in req.history if e.reservation_id not in known) + tuple(extra)
-            redecided = evaluate(self.pack, msgspec.structs.replace(req, history=history))
-            nxt = redecided.next_allowed_at
-        except Exception:  # noqa: BLE001 - the block stands; only the hint is lost
-            nxt = None
-        return Decision(False, tuple(reasons), nxt, self.pack.id, req.now)
+            pipe = self.client.pipeline(transaction=False)
+            for _, req, keys in wanted:
+                for key in keys:
+                    pipe.zrange(self._key(req.subscriber.id, key), 0, -1, withscores=True)
+            members: list[Any] | None = pipe.execute()
+        except Exception:  # noqa: BLE001 - the blocks stand; only the hints are lost
+            members = None
+        out: dict[int, Decision] = {}
+        cursor = 0
+        for (i, req, rows, idx), (_, _, keys) in zip(blocked, wanted, strict=True):
+            reasons: list[str] = []
+            for b in idx:
+                if (code := rows[int(b) - 1].code) not in reasons:
+                    reasons.append(code)
+            nxt: float | None = None
+            if members is not None:
+                live = members[cursor:cursor + len(keys)]
+                try:
+                    nxt = self._next_allowed(req, [m for key_members in live for m in key_members])
+                except Exception:  # noqa: BLE001 - the block stands; only the hint is lost
+                    nxt = None
+            cursor += len(keys)
+            out[i] = Decision(False, tuple(reasons), nxt, self.pack.id, req.now)
+        return out
+
+    def _next_allowed(self, req: Request, live: list[tuple[bytes, float]]) -> float | None:
+        assert self.pack is not None
+        c = req.contact
+        extra = [HistoryEntry(score, c.channel, c.purpose, c.debt_id, None, member.decode())
+                 for member, score in live]
+        known = {e.reservation_id for e in extra}
+        history = tuple(e for e in req.history if e.reservation_id not in known) + tuple(extra)
+        return evaluate(self.pack, msgspec.structs.replace(req, history=history)).next_allowed_at
 
     def reserve_many(self, requests: Sequence[Request | Mapping[str, Any]],
                      keys: Sequence[str | None] | None = None) -> list[Reservation]:
@@ -237,14 +255,18 @@ class LiveGate:
             except Exception as exc:  # noqa: BLE001 - connection refused, timeout, ...
                 replies = [exc] * len(pending)
             assert self.pack is not None
+            blocked: list[tuple[int, Request, list[CounterCheck], Sequence[int]]] = []
             for (i, req, rows, rid), reply in zip(pending, replies, strict=True):
                 if isinstance(reply, Exception):
                     results[i] = Reservation(None, denied(codes.GATE_UNAVAILABLE, self.pack.id,
                                                           f"redis: {reply}", req.now))
                 elif reply and list(reply) != [0]:
-                    results[i] = Reservation(None, self._blocked(req, rows, reply))
+                    blocked.append((i, req, rows, reply))
                 else:
                     results[i] = Reservation(rid, Decision(True, (), req.now, self.pack.id, req.now))
+            if blocked:
+                for i, decision in self._blocked_many(blocked).items():
+                    results[i] = Reservation(None, decision)
         out = [r for r in results if r is not None]
         return self._audit(prepared, out)
 
