@@ -52,14 +52,23 @@ def version() -> None:
 
 
 @app.command()
-def train(force: bool = typer.Option(False, help="Retrain even if the training data did not change.")) -> None:
-    """Train the Rasa model when the training data or config changed (the model is named by their hash)."""
-    from duebot.training import train as train_model
+def train(
+    force: bool = typer.Option(False, help="Retrain even if the training data did not change."),
+    lang: Annotated[list[str] | None, typer.Option(
+        metavar="LANG", help="Train only this language (en, zh; repeatable; default: all).")] = None,
+) -> None:
+    """Train each language's Rasa model when its training data or config changed (named by their hash)."""
+    from duebot.training import LANGUAGES, check_language, train_all
 
     settings = Settings.from_env()
-    with console.status("training the Rasa model (about a minute)…"):
-        path, trained = train_model(settings, force=force, log=settings.log_dir / "train.log")
-    console.print(f"{'trained' if trained else 'up to date'}: {path}")
+    try:
+        languages = tuple(check_language(x) for x in lang) if lang else LANGUAGES
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--lang") from exc
+    with console.status(f"training the Rasa models ({', '.join(languages)}; a few minutes each)…"):
+        results = train_all(settings, force=force, log=settings.log_dir / "train.log", languages=languages)
+    for language, path, trained in results:
+        console.print(f"{language}: {'trained' if trained else 'up to date'}: {path}")
 
 
 eval_app = typer.Typer(help="Measure duebot: NLU accuracy on any labelled data.", no_args_is_help=True)
@@ -72,15 +81,21 @@ def eval_nlu(
     data: Annotated[Path, typer.Option(help="Rasa NLU YAML file to score (e.g. evaluation/nlu_heldout/en.yml)",
                                        exists=True, dir_okay=False)],
     report: Annotated[Path, typer.Option(help="Where to write the JSON summary")],
+    lang: Annotated[str, typer.Option(help="Which language's model to score (en, zh)")] = "en",
 ) -> None:
-    """Score the trained model on DATA; write accuracy, macro-F1 and per-intent figures to REPORT."""
+    """Score LANG's trained model on DATA; write accuracy, macro-F1 and per-intent figures to REPORT."""
     from duebot.nlu_eval import evaluate
+    from duebot.training import check_language
 
+    try:
+        check_language(lang)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--lang") from exc
     settings = Settings.from_env()
     out_dir = report.with_suffix("").with_name(report.stem + "_rasa")
-    with console.status("evaluating with rasa test nlu…"):
-        summary = evaluate(settings, data, out_dir, settings.log_dir / "eval.log")
-    report.write_text(json.dumps(summary, indent=2))
+    with console.status(f"evaluating the {lang} model with rasa test nlu…"):
+        summary = evaluate(settings, data, out_dir, settings.log_dir / "eval.log", language=lang)
+    report.write_text(json.dumps(summary, indent=2, ensure_ascii=False))
     console.print(f"accuracy {summary['accuracy']:.3f}  macro-F1 {summary['macro_f1']:.3f}  "
                   f"({len(summary['errors'])} errors) → {report}; confusion matrix: {summary['confusion_matrix_png']}")
 

@@ -16,10 +16,11 @@ from duebot.config import Settings
 from duebot.training import model_path, rasa_env
 
 
-def evaluate(settings: Settings, data: Path, out_dir: Path, log: Path) -> dict[str, Any]:
-    model = model_path(settings)
+def evaluate(settings: Settings, data: Path, out_dir: Path, log: Path, language: str = "en") -> dict[str, Any]:
+    model = model_path(settings, language)
     if not model.exists():
-        raise FileNotFoundError(f"no trained model for the current training data: run `duebot train` ({model})")
+        raise FileNotFoundError(f"no trained {language} model for the current training data: "
+                                f"run `duebot train --lang {language}` ({model})")
     if out_dir.exists():
         shutil.rmtree(out_dir)
     argv = [str(settings.rasa_bin), "test", "nlu", "--nlu", str(data.resolve()), "--model", str(model),
@@ -37,6 +38,7 @@ def evaluate(settings: Settings, data: Path, out_dir: Path, log: Path) -> dict[s
         and name not in ("macro avg", "weighted avg", "micro avg")
     }
     summary = {
+        "language": language,
         "data": str(data),
         "model": model.name,
         "accuracy": report["accuracy"],

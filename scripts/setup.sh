@@ -71,6 +71,6 @@ if [ "$(cat .venv-rasa/.duebot-stamp 2>/dev/null)" != "$want" ]; then
   echo "$want" > .venv-rasa/.duebot-stamp
 fi
 
-# --- a trained model for the current training data (skipped when its hash has a model) ----------------
+# --- a trained model per language (en, zh) for the current training data (skipped when its hash has one) --
 .venv/bin/duebot train
 say "ready"
