@@ -45,4 +45,7 @@ def create_app() -> FastAPI:
     app.include_router(campaign_router)
     if os.environ.get("DUEBOT_TWILIO_VOICE") == "1":
         app.include_router(_twilio_voice_router())
+    from duebot.console.app import install as install_console  # issue 10: the web console under /console
+
+    install_console(app)
     return app

@@ -1,0 +1,69 @@
+"""`duebot console …`: console users from the command line (the first admin has to come from somewhere)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from duebot.accounts.store import AccountStore
+from duebot.console.roles import Role, matrix_markdown
+from duebot.console.users import UserError, Users
+
+app = typer.Typer(help="The web console (/console on the web service): users and roles.", no_args_is_help=True)
+user_app = typer.Typer(help="Console users.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+def _users() -> Users:
+    return Users(AccountStore())
+
+
+@user_app.command("add")
+def add(username: str,
+        role: Annotated[Role, typer.Option(help="admin, campaign_manager, qa_reviewer or auditor.")],
+        password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
+                                              help="At least 10 characters (asked for when not given).")]) -> None:
+    """Add a user with a role."""
+    try:
+        user = _users().add(username, role.value, password)
+    except UserError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"added {user.username} ({user.role.value})")
+
+
+@user_app.command("list")
+def list_users() -> None:
+    """Users, roles and whether they are active or locked."""
+    for u in _users().all():
+        state = "active" if u.active else "disabled"
+        typer.echo(f"{u.username:<24} {u.role.value:<17} {state}{' locked' if u.locked_until else ''}")
+
+
+@user_app.command("unlock")
+def unlock(username: str) -> None:
+    """Clear a lock-out after too many failed logins."""
+    try:
+        _users().unlock(username)
+    except UserError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"unlocked {username}")
+
+
+@user_app.command("disable")
+def disable(username: str) -> None:
+    """Stop a user from logging in (sessions end at their next request)."""
+    try:
+        _users().set_active(username, False)
+    except UserError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"disabled {username}")
+
+
+@app.command("roles")
+def roles() -> None:
+    """Print the role matrix (who may see and do what)."""
+    typer.echo(matrix_markdown())

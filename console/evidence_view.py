@@ -1,0 +1,298 @@
+"""What the console reads from the evidence log, and how it writes to it.
+
+The web process never opens the log for writing: `duebot evidence writer` is its single writer. It reads a
+read-only view, reopened when the log files change, and submits its own records (access, annotation) through
+the Redis inbox, then waits until the writer made them durable."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from duebot.evidence.checkpoint import Checkpoint, list_checkpoints
+from duebot.evidence.inbox import EvidenceInbox
+from duebot.evidence.log import EvidenceLog
+from duebot.evidence.records import Record
+from duebot.evidence.verifier import leaf_hash, verify_inclusion
+
+LOW_ASR = 0.75  # below this the voice pipeline reads amounts and dates back: QA should listen
+STRONG_NEGATIVE = 0.7  # policies/emotion.yml strong_negative
+FLAGS = {
+    "missing_legal_element": "missing legal element",
+    "emotion_escalation": "emotion escalation",
+    "opt_out": "opt-out",
+    "dispute": "dispute",
+    "low_asr_confidence": "low ASR confidence",
+}
+
+
+class LogReader:
+    """A read-only EvidenceLog, reopened when the writer has appended or signed since the last look."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self._log: EvidenceLog | None = None
+        self._stamp: tuple[Any, ...] | None = None
+        self._lock = threading.Lock()
+
+    def _fingerprint(self) -> tuple[Any, ...]:
+        stamps = []
+        for name in ("leaves.idx", "checkpoint"):
+            try:
+                st = (self.dir / name).stat()
+                stamps.append((st.st_size, st.st_mtime_ns))
+            except FileNotFoundError:
+                stamps.append(None)
+        segments = sorted((self.dir / "segments").glob("*.seg")) if (self.dir / "segments").is_dir() else []
+        last = segments[-1].stat().st_size if segments else 0
+        return (*stamps, len(segments), last)
+
+    def log(self) -> EvidenceLog | None:
+        """None until the writer has created the log."""
+        with self._lock:
+            stamp = self._fingerprint()
+            if self._log is None or stamp != self._stamp:
+                try:
+                    self._log = EvidenceLog.open(self.dir, readonly=True)
+                except FileNotFoundError:
+                    return None
+                self._stamp = stamp
+            return self._log
+
+
+@dataclass
+class Summary:
+    conversation_id: str
+    account_id: str | None = None
+    first_ts: str = ""
+    last_ts: str = ""
+    channels: set[str] = field(default_factory=set)
+    turns: int = 0
+    outcomes: list[str] = field(default_factory=list)
+    flags: set[str] = field(default_factory=set)
+    annotations: int = 0
+
+    def add(self, rec: Record) -> None:
+        body = rec.body
+        self.first_ts = self.first_ts or rec.ts
+        self.last_ts = rec.ts
+        if isinstance(body.get("account_id"), str) and body["account_id"]:
+            self.account_id = body["account_id"]
+        if rec.kind in ("turn", "voice_turn"):
+            if rec.kind == "turn":
+                self.turns += 1
+                if body.get("channel"):
+                    self.channels.add(str(body["channel"]))
+            else:
+                self.channels.add("voice")
+            conf = body.get("asr_confidence")
+            if isinstance(conf, int | float) and conf < LOW_ASR:
+                self.flags.add("low_asr_confidence")
+            score = body.get("emotion_score")
+            if body.get("speaker") in ("debtor", "caller") and (
+                    body.get("emotion_label") in ("angry", "distressed") and isinstance(score, int | float)
+                    and score >= STRONG_NEGATIVE or body.get("legal_threat") is True):
+                self.flags.add("emotion_escalation")
+        elif rec.kind == "outcome":
+            kind = str(body.get("type"))
+            self.outcomes.append(kind)
+            if kind in ("opt_out", "dispute"):
+                self.flags.add(kind)
+        elif rec.kind == "three_elements":
+            # the latest assessment wins: a later, complete conversation clears an earlier flag
+            if body.get("flagged_for_qa"):
+                self.flags.add("missing_legal_element")
+            else:
+                self.flags.discard("missing_legal_element")
+        elif rec.kind == "annotation":
+            self.annotations += 1
+
+
+@dataclass(frozen=True)
+class Filters:
+    campaign_accounts: frozenset[str] | None = None  # accounts of the chosen campaign
+    outcome: str | None = None
+    flag: str | None = None
+    date_from: str | None = None  # YYYY-MM-DD, on the conversation's last record
+    date_to: str | None = None
+
+    def match(self, s: Summary) -> bool:
+        if self.campaign_accounts is not None and s.account_id not in self.campaign_accounts:
+            return False
+        if self.outcome and self.outcome not in s.outcomes:
+            return False
+        if self.flag and self.flag not in s.flags:
+            return False
+        day = s.last_ts[:10]
+        if self.date_from and day < self.date_from:
+            return False
+        return not (self.date_to and day > self.date_to)
+
+
+class Catalog:
+    """Per-conversation summaries, updated incrementally from the records appended since the last look."""
+
+    def __init__(self, reader: LogReader, account_of_conversation=None) -> None:  # noqa: ANN001
+        self.reader = reader
+        self.summaries: dict[str, Summary] = {}
+        self.seen = 0
+        self._lock = threading.Lock()
+        # fallback when no record names the account: "sms:<account id>" and similar ids
+        self.account_of_conversation = account_of_conversation or (lambda _c: None)
+
+    def refresh(self) -> EvidenceLog | None:
+        log = self.reader.log()
+        if log is None:
+            return None
+        with self._lock:
+            if log.size < self.seen:  # a different log (tests reuse processes): start over
+                self.summaries, self.seen = {}, 0
+            for rec in log.iter_records(self.seen):
+                if rec.conversation_id:
+                    summary = self.summaries.setdefault(rec.conversation_id, Summary(rec.conversation_id))
+                    summary.add(rec)
+            self.seen = log.size
+            for s in self.summaries.values():
+                if s.account_id is None:
+                    s.account_id = self.account_of_conversation(s.conversation_id)
+        return log
+
+    def search(self, filters: Filters) -> list[Summary]:
+        self.refresh()
+        with self._lock:
+            found = [s for s in self.summaries.values() if s.turns and filters.match(s)]
+        return sorted(found, key=lambda s: s.last_ts, reverse=True)
+
+    def outcomes(self) -> list[str]:
+        with self._lock:
+            return sorted({o for s in self.summaries.values() for o in s.outcomes})
+
+
+# ------------------------------------------------------------------------------------ integrity
+
+
+@dataclass(frozen=True)
+class Integrity:
+    state: str  # verified | pending | failed | unsigned
+    checked: int
+    pending: int
+    checkpoint: Checkpoint | None
+    problem: str | None = None
+
+    @property
+    def label(self) -> str:
+        if self.state == "verified":
+            return f"Integrity verified: {self.checked} records in the signed checkpoint of {self.checkpoint.size}"
+        if self.state == "pending":
+            return (f"{self.checked} records verified; {self.pending} newer than the latest checkpoint "
+                    "(signed within seconds)")
+        if self.state == "unsigned":
+            return "No signed checkpoint yet"
+        return f"INTEGRITY FAILURE: {self.problem}"
+
+
+def check_integrity(log: EvidenceLog, records: Iterable[Record]) -> Integrity:
+    """Each record's leaf hash, recomputed from the bytes on disk, must reach the signed root through its
+    inclusion proof (RFC 9162 §2.1.3.2, evidence/verifier.py). The checkpoint's signature was verified when the
+    log was opened (Checkpoint.parse), against the log's public key."""
+    cp = log.last_checkpoint
+    records = list(records)
+    if cp is None:
+        return Integrity("unsigned", 0, len(records), None)
+    checked = pending = 0
+    for rec in records:
+        if rec.index >= cp.size:
+            pending += 1
+            continue
+        proof = log.inclusion_proof(rec.index, cp.size)
+        if not verify_inclusion(leaf_hash(rec.data), rec.index, cp.size, proof, cp.root):
+            return Integrity("failed", checked, pending, cp, f"record {rec.index} does not match the signed log")
+        checked += 1
+    return Integrity("pending" if pending else "verified", checked, pending, cp)
+
+
+# ------------------------------------------------------------------------------------ writing via the inbox
+
+
+class InboxWriter:
+    """Submit a record through the writer's inbox and wait until it is in the log (returns its Record)."""
+
+    def __init__(self, reader: LogReader, inbox: EvidenceInbox, timeout: float = 10.0) -> None:
+        self.reader, self.inbox, self.timeout = reader, inbox, timeout
+
+    def submit(self, kind: str, body: dict[str, Any], conversation_id: str, wait: bool = True) -> Record | None:
+        submitted = self.inbox.submit(kind, body, conversation_id=conversation_id)
+        return self.wait_for(conversation_id, submitted.rid) if wait else None
+
+    def wait_for(self, conversation_id: str, rid: str) -> Record:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            log = self.reader.log()
+            if log is not None:
+                for rec in reversed(log.records_for(conversation_id)):
+                    if rec.body.get("rid") == rid:
+                        return rec
+            if time.monotonic() > deadline:
+                raise TimeoutError("the evidence writer did not store the record in time (is it running?)")
+            time.sleep(0.1)
+
+    def checkpoint_covering(self, index: int) -> tuple[EvidenceLog, Checkpoint]:
+        """Wait until a signed checkpoint covers `index` (the writer signs at least every 5 s)."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            log = self.reader.log()
+            if log is not None and log.last_checkpoint is not None and log.last_checkpoint.size > index:
+                return log, log.last_checkpoint
+            if time.monotonic() > deadline:
+                raise TimeoutError("no signed checkpoint covers the new record yet; try again in a few seconds")
+            time.sleep(0.2)
+
+
+class BundleLog:
+    """The slice of EvidenceLog that evidence/bundle.py's export uses, backed by the inbox and a read-only
+    view: the export's access record goes through the writer, and the bundle is proved against the first
+    checkpoint the writer signs after it. So the bundle is the writer's, not a second implementation."""
+
+    def __init__(self, writer: InboxWriter) -> None:
+        self.writer = writer
+        self._log: EvidenceLog | None = writer.reader.log()
+
+    @property
+    def _view(self) -> EvidenceLog:
+        if self._log is None:
+            raise KeyError("no evidence log yet")
+        return self._log
+
+    def records_for(self, conversation_id: str) -> list[Record]:
+        return self._view.records_for(conversation_id)
+
+    def append(self, kind: str, body: dict[str, Any], *, conversation_id: str) -> Record:
+        rec = self.writer.submit(kind, body, conversation_id)
+        assert rec is not None
+        self._pending_index = rec.index
+        return rec
+
+    def checkpoint(self) -> Checkpoint:
+        self._log, cp = self.writer.checkpoint_covering(getattr(self, "_pending_index", 0))
+        return cp
+
+    def payload(self, digest: str) -> bytes | None:
+        return self._view.payload(digest)
+
+    def leaf(self, index: int) -> bytes:
+        return self._view.leaf(index)
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        return self._view.inclusion_proof(index, size)
+
+    @property
+    def vkey(self) -> str:
+        return self._view.vkey
+
+
+def checkpoints(directory: Path) -> int:
+    return len(list_checkpoints(directory))

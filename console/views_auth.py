@@ -1,0 +1,77 @@
+"""Log in, log out, and the landing page of each role."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+
+from duebot.console.context import Console, Ctx, check_csrf, current, get_console, templates
+from duebot.console.masking import console_logger
+from duebot.console.roles import Role
+from duebot.console.sessions import COOKIE, IDLE
+
+router = APIRouter(tags=["console"], include_in_schema=False)
+log = console_logger()
+HOME = {Role.ADMIN: "/console/users", Role.CAMPAIGN_MANAGER: "/console/campaigns",
+        Role.QA_REVIEWER: "/console/transcripts", Role.AUDITOR: "/console/transcripts"}
+
+
+def _cookie(response: Response, console: Console, token: str) -> None:
+    response.set_cookie(COOKIE, token, max_age=IDLE * 24, httponly=True, samesite="strict",
+                        secure=console.secure_cookies, path="/console")
+
+
+def _safe_next(target: str | None) -> str | None:
+    # only our own pages: never an open redirect to another site
+    return target if target and target.startswith("/console/") and not target.startswith("//") else None
+
+
+@router.get("/login")
+def login_page(request: Request, next: str | None = None,  # noqa: A002 - the conventional name
+               console: Console = Depends(get_console)) -> Response:  # noqa: B008
+    session = console.sessions.get(request.cookies.get(COOKIE))
+    if session is None:
+        session = console.sessions.new()
+    response = templates.TemplateResponse(request, "login.html", {"csrf": session.csrf, "next": _safe_next(next),
+                                                                  "error": None, "user": None})
+    _cookie(response, console, session.token)
+    return response
+
+
+@router.post("/login")
+async def login(request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()],
+                next: Annotated[str | None, Form()] = None,  # noqa: A002
+                console: Console = Depends(get_console)) -> Response:  # noqa: B008
+    session = console.sessions.get(request.cookies.get(COOKIE))
+    if session is None:
+        raise HTTPException(403, "your login form expired; reload the page")
+    await check_csrf(request, session)
+    result = console.users.login(username, password)
+    if result.user is None:
+        log.warning("console login refused for %r: %s", username[:64], result.error)
+        response = templates.TemplateResponse(request, "login.html", {"csrf": session.csrf, "next": _safe_next(next),
+                                                                      "error": result.error, "user": None},
+                                              status_code=401)
+        return response
+    console.sessions.end(session)  # a new token after login: a planted cookie never becomes a logged-in one
+    fresh = console.sessions.new(result.user.username)
+    log.info("console login: %s (%s)", result.user.username, result.user.role.value)
+    response = RedirectResponse(_safe_next(next) or HOME[result.user.role], status_code=303)
+    _cookie(response, console, fresh.token)
+    return response
+
+
+@router.post("/logout")
+def logout(ctx: Ctx = Depends(current)) -> Response:  # noqa: B008
+    ctx.console.sessions.end(ctx.session)
+    response = RedirectResponse("/console/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/console")
+    return response
+
+
+@router.get("/")
+@router.get("")
+def home(ctx: Ctx = Depends(current)) -> Response:  # noqa: B008
+    return RedirectResponse(HOME[ctx.role], status_code=303)

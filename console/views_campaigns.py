@@ -1,0 +1,181 @@
+"""Campaign pages: list, import (with row errors), preview with gate reasons, control, live progress, KPIs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
+from fastapi.responses import FileResponse, RedirectResponse, Response
+
+from duebot.campaigns.service import CampaignError
+from duebot.campaigns.strategy import STRATEGY_DIR, StrategyError
+from duebot.console.context import Ctx, require
+from duebot.console.masking import console_logger
+from duebot.console.roles import Perm
+
+router = APIRouter(tags=["console"], include_in_schema=False)
+log = console_logger()
+PLOTS = {"funnel": "funnel.png", "segments": "outcomes_by_segment.png", "time": "outcomes_over_time.png"}
+ACTIONS = ("launch", "pause", "resume", "cancel")
+MAX_UPLOAD = 50 * 1024 * 1024
+
+
+def _when(epoch: float | None) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if epoch else "—"
+
+
+def _campaign(ctx: Ctx, campaign_id: str) -> Any:
+    campaign = ctx.console.campaigns.repo.get(campaign_id)
+    if campaign is None:
+        raise HTTPException(404, f"no campaign {campaign_id!r}")
+    return campaign
+
+
+@router.get("/campaigns")
+def campaign_list(ctx: Ctx = Depends(require(Perm.CAMPAIGN_VIEW))) -> Response:  # noqa: B008
+    repo = ctx.console.campaigns.repo
+    rows = [{"id": c.id, "name": c.name, "status": c.status, "created": _when(c.created_at),
+             "launched": _when(c.launched_at), "accounts": sum(repo.account_states(c.id).values())}
+            for c in sorted(ctx.console.campaigns.repo.all(), key=lambda c: c.created_at, reverse=True)]
+    return ctx.render("campaigns.html", campaigns=rows)
+
+
+@router.get("/campaigns/import")
+def import_form(ctx: Ctx = Depends(require(Perm.CAMPAIGN_IMPORT))) -> Response:  # noqa: B008
+    return ctx.render("import.html", strategies=_strategies(), result=None, error=None)
+
+
+def _strategies() -> list[str]:
+    return sorted(p.stem for p in STRATEGY_DIR.glob("*.yml"))
+
+
+@router.post("/campaigns/import")
+async def import_upload(file: Annotated[UploadFile, File()], strategy: Annotated[str, Form()] = "default",
+                        name: Annotated[str, Form()] = "", region: Annotated[str, Form()] = "US",
+                        ctx: Ctx = Depends(require(Perm.CAMPAIGN_IMPORT))) -> Response:  # noqa: B008
+    if strategy not in _strategies():
+        raise HTTPException(422, f"strategy must be one of {', '.join(_strategies())}")
+    data = await file.read(MAX_UPLOAD + 1)
+    suffix = Path(file.filename or "upload.csv").suffix.lower()
+    error = None
+    if not data:
+        error = "the file is empty"
+    elif len(data) > MAX_UPLOAD:
+        error = f"the file is larger than {MAX_UPLOAD // 1024 // 1024} MB"
+    elif suffix not in (".csv", ".jsonl"):
+        error = "upload a .csv or .jsonl file"
+    if error:
+        return ctx.render("import.html", strategies=_strategies(), result=None, error=error, status_code=422)
+    folder = ctx.console.data_dir / "campaign_imports"
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=folder, suffix=suffix, delete=False) as handle:
+        handle.write(data)
+    try:
+        imported = ctx.console.campaigns.import_file(Path(handle.name), strategy,
+                                                     name.strip() or Path(file.filename or "upload").stem, region)
+    except (ValueError, StrategyError) as exc:
+        masked = ctx.masker().text(str(exc))
+        log.warning("console import by %s refused: %s", ctx.user.username, masked)
+        return ctx.render("import.html", strategies=_strategies(), result=None, error=masked, status_code=422)
+    r = imported.report
+    masker = ctx.masker()  # row errors quote the rows' values: names, phones, amounts
+    errors = [{"line": line, "reason": masker.text(reason)} for line, reason in r.errors]
+    log.info("console import by %s: %s, %d imported, %d row errors", ctx.user.username, imported.campaign_id,
+             r.imported, len(errors))
+    result = {"campaign_id": imported.campaign_id, "created": imported.created, "added": imported.added,
+              "imported": r.imported, "new": r.created, "updated": r.updated, "errors": errors}
+    return ctx.render("import.html", strategies=_strategies(), result=result, error=None)
+
+
+def _progress(ctx: Ctx, campaign_id: str) -> dict[str, Any]:
+    status = ctx.console.campaigns.status(campaign_id)
+    for step in status["steps"]:
+        step["percent"] = round(100 * step["completed"] / step["accounts"]) if step["accounts"] else 0
+    status["last_contact"] = _when(status["last_contact_at"])
+    return status
+
+
+@router.get("/campaigns/{campaign_id}")
+def campaign_page(campaign_id: str, msg: str | None = None,
+                  ctx: Ctx = Depends(require(Perm.CAMPAIGN_VIEW))) -> Response:  # noqa: B008
+    campaign = _campaign(ctx, campaign_id)
+    return ctx.render("campaign.html", campaign=campaign, progress=_progress(ctx, campaign_id), msg=msg,
+                      actions=_available(campaign.status), when=_when)
+
+
+def _available(status: str) -> list[str]:
+    moves = {"draft": ["launch", "cancel"], "running": ["pause", "cancel"], "paused": ["resume", "cancel"]}
+    return moves.get(status, [])
+
+
+@router.get("/campaigns/{campaign_id}/progress")
+def campaign_progress(campaign_id: str, ctx: Ctx = Depends(require(Perm.CAMPAIGN_VIEW))) -> Response:  # noqa: B008
+    _campaign(ctx, campaign_id)
+    return ctx.render("_progress.html", progress=_progress(ctx, campaign_id))
+
+
+@router.post("/campaigns/{campaign_id}/{action}")
+def campaign_action(campaign_id: str, action: str,
+                    ctx: Ctx = Depends(require(Perm.CAMPAIGN_CONTROL))) -> Response:  # noqa: B008
+    if action not in ACTIONS:
+        raise HTTPException(404, f"no action {action!r}")
+    _campaign(ctx, campaign_id)
+    service = ctx.console.campaigns
+    try:
+        result = getattr(service, action)(campaign_id)
+    except CampaignError as exc:
+        raise HTTPException(409, str(exc)) from exc
+    log.info("console: %s %s campaign %s", ctx.user.username, action, campaign_id)
+    msg = f"{action}: done" + (f", {result} contacts queued" if isinstance(result, int) else "")
+    return RedirectResponse(f"/console/campaigns/{campaign_id}?msg={msg}", status_code=303)
+
+
+@router.get("/campaigns/{campaign_id}/preview")
+def campaign_preview(campaign_id: str, ctx: Ctx = Depends(require(Perm.CAMPAIGN_PREVIEW))) -> Response:  # noqa: B008
+    from duebot.campaigns.preview import preview
+
+    campaign = _campaign(ctx, campaign_id)
+    result = preview(ctx.console.store, campaign_id, campaign.strategy)
+    return ctx.render("preview.html", campaign=campaign, summary=result.summary(),
+                      rows=[row.to_json() for row in result.rows[:200]], total=len(result.rows))
+
+
+def _report_dir(ctx: Ctx, campaign_id: str) -> Path:
+    return ctx.console.data_dir / "reports" / campaign_id
+
+
+@router.get("/campaigns/{campaign_id}/report")
+def campaign_report(campaign_id: str, ctx: Ctx = Depends(require(Perm.CAMPAIGN_VIEW))) -> Response:  # noqa: B008
+    from duebot.campaigns.report import write_report
+
+    campaign = _campaign(ctx, campaign_id)
+    report = write_report(ctx.console.store, campaign_id, _report_dir(ctx, campaign_id))
+    kpis = {k: v for k, v in report["kpis"].items() if not isinstance(v, dict)}
+    return ctx.render("report.html", campaign=campaign, kpis=kpis, funnel=report["funnel"],
+                      by_segment=report["outcomes_by_segment"], plots=list(PLOTS))
+
+
+@router.get("/campaigns/{campaign_id}/report/{plot}.png")
+def campaign_plot(campaign_id: str, plot: str, ctx: Ctx = Depends(require(Perm.CAMPAIGN_VIEW))) -> Response:  # noqa: B008
+    _campaign(ctx, campaign_id)
+    if plot not in PLOTS:
+        raise HTTPException(404, f"plot is one of {', '.join(PLOTS)}")
+    path = _report_dir(ctx, campaign_id) / PLOTS[plot]
+    if not path.exists():
+        from duebot.campaigns.report import write_report
+
+        write_report(ctx.console.store, campaign_id, _report_dir(ctx, campaign_id))
+    return FileResponse(path, media_type="image/png")
+
+
+@router.get("/campaigns/{campaign_id}/kpis.csv")
+def campaign_csv(campaign_id: str, ctx: Ctx = Depends(require(Perm.CAMPAIGN_VIEW))) -> Response:  # noqa: B008
+    from duebot.campaigns.report import write_report
+
+    _campaign(ctx, campaign_id)
+    write_report(ctx.console.store, campaign_id, _report_dir(ctx, campaign_id))  # KPIs only: no personal data
+    return FileResponse(_report_dir(ctx, campaign_id) / "kpis.csv", media_type="text/csv",
+                        filename=f"{campaign_id}-kpis.csv")

@@ -1,0 +1,233 @@
+"""QA pages: transcripts with filters, a transcript with its integrity badge, unmask, audio, annotations,
+exports, and the access log. Every transcript view, unmask, listen and export is an evidence `access` record."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, HTTPException
+from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
+from sqlalchemy import select
+from starlette.background import BackgroundTask
+
+from duebot.accounts.models import CampaignAccount
+from duebot.console.context import Ctx, require
+from duebot.console.evidence_view import FLAGS, BundleLog, Filters, check_integrity
+from duebot.console.masking import Masker, console_logger
+from duebot.console.roles import Perm
+from duebot.evidence.bundle import export_conversation
+from duebot.evidence.records import Record
+
+router = APIRouter(tags=["console"], include_in_schema=False)
+log = console_logger()
+LABELS = ("ok", "missing_legal_element", "wrong_outcome", "tone", "asr_error", "compliance_issue", "other")
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _day(value: str | None, name: str) -> str | None:
+    if not value:
+        return None
+    if not _DAY.match(value):
+        raise HTTPException(422, f"{name} must be a date YYYY-MM-DD")
+    return value
+
+
+@router.get("/transcripts")
+def transcripts(ctx: Ctx = Depends(require(Perm.TRANSCRIPT_VIEW)), campaign: str = "",  # noqa: B008
+                outcome: str = "", flag: str = "", date_from: str = "", date_to: str = "") -> Response:
+    if flag and flag not in FLAGS:
+        raise HTTPException(422, f"flag must be one of {', '.join(FLAGS)}")
+    accounts = None
+    if campaign:
+        with ctx.console.store.session() as s:
+            accounts = frozenset(s.scalars(select(CampaignAccount.account_id)
+                                           .where(CampaignAccount.campaign_id == campaign)))
+    filters = Filters(accounts, outcome or None, flag or None, _day(date_from, "from"), _day(date_to, "to"))
+    rows = ctx.console.catalog.search(filters)
+    return ctx.render("transcripts.html", rows=rows[:500], total=len(rows), flags=FLAGS,
+                      outcomes=ctx.console.catalog.outcomes(), campaigns=ctx.console.campaigns.repo.all(),
+                      chosen={"campaign": campaign, "outcome": outcome, "flag": flag, "date_from": date_from,
+                              "date_to": date_to})
+
+
+def _records(ctx: Ctx, conversation_id: str) -> tuple[Any, list[Record]]:
+    evidence = ctx.console.catalog.refresh()
+    records = evidence.records_for(conversation_id) if evidence is not None else []
+    if not records:
+        raise HTTPException(404, "no such conversation in the evidence log")
+    return evidence, records
+
+
+def _masker(ctx: Ctx, conversation_id: str) -> tuple[Masker, bool, Any]:
+    summary = ctx.console.catalog.summaries.get(conversation_id)
+    account = ctx.console.account(summary.account_id if summary else None)
+    unmasked = ctx.can(Perm.UNMASK) and ctx.console.sessions.unmasked(ctx.session, conversation_id)
+    return ctx.masker(account, unmasked), unmasked, account
+
+
+def _access(ctx: Ctx, conversation_id: str, purpose: str, wait: bool = False, **extra: Any) -> None:
+    ctx.console.writer.submit("access", {"user": ctx.user.username, "role": ctx.role.value, "purpose": purpose,
+                                         "via": "console", **extra}, conversation_id, wait=wait)
+
+
+def _view_model(evidence: Any, records: list[Record], masker: Masker) -> dict[str, Any]:
+    def text(rec: Record) -> str:
+        ref = rec.payloads.get("text")
+        if ref is None:
+            return masker.text(rec.body.get("text")) if rec.body.get("text") else "(no text)"
+        raw = evidence.payload(ref["sha256"])
+        return "[text erased under retention]" if raw is None else masker.text(raw.decode("utf-8", "replace"))
+
+    turns, voice, events, annotations, accesses, audio = [], [], [], [], [], []
+    assessment = None
+    n = -1
+    for rec in records:
+        b = rec.body
+        if rec.kind == "turn":
+            n += 1
+            turns.append({"n": n, "index": rec.index, "speaker": b.get("speaker"), "channel": b.get("channel"),
+                          "started_at": b.get("started_at"), "ended_at": b.get("ended_at"), "text": text(rec),
+                          "emotion": b.get("emotion_label"), "emotion_score": b.get("emotion_score"),
+                          "asr": b.get("asr_confidence"), "legal": b.get("legal_elements") or [],
+                          "intent": b.get("intent")})
+        elif rec.kind == "voice_turn":
+            ref = rec.payloads.get("audio_wav")
+            voice.append({"index": rec.index, "speaker": b.get("speaker"), "at": b.get("started_at"),
+                          "until": b.get("ended_at"), "text": masker.text(b.get("text") or ""),
+                          "asr": b.get("asr_confidence"), "interrupted": b.get("interrupted"),
+                          "audio": ref["sha256"] if ref else None})
+        elif rec.kind == "voice_call":
+            audio += [ref["sha256"] for ref in rec.payloads.values()]
+        elif rec.kind == "annotation":
+            annotations.append({"ts": rec.ts, "author": b.get("author"), "label": b.get("label"),
+                                "comment": masker.text(b.get("comment") or ""), "turn": b.get("turn_index")})
+        elif rec.kind == "access":
+            accesses.append({"ts": rec.ts, "user": b.get("user"), "purpose": b.get("purpose"),
+                             "masked": b.get("masked")})
+        elif rec.kind == "three_elements":
+            assessment = {"ts": rec.ts, "identity": b.get("identity_confirmed"), "amount": b.get("amount_stated"),
+                          "deadline": b.get("deadline_stated"), "missing": b.get("missing") or []}
+        else:
+            details = {k: (masker.value("amount", v) if k == "amount" else masker.text(str(v)))
+                       for k, v in b.items() if k not in ("rid", "type", "decision") and v not in (None, "")}
+            events.append({"ts": rec.ts, "kind": rec.kind, "type": b.get("type"), "details": details})
+    return {"turns": turns, "voice": voice, "events": events, "annotations": annotations, "accesses": accesses,
+            "assessment": assessment, "call_audio": audio}
+
+
+@router.get("/transcript")
+def transcript(c: str, ctx: Ctx = Depends(require(Perm.TRANSCRIPT_VIEW))) -> Response:  # noqa: B008
+    evidence, records = _records(ctx, c)
+    masker, unmasked, account = _masker(ctx, c)
+    # recorded before anything is shown: no view without its access record
+    _access(ctx, c, "view", masked=not unmasked)
+    integrity = check_integrity(evidence, records)
+    summary = ctx.console.catalog.summaries.get(c)
+    return ctx.render("transcript.html", c=c, vm=_view_model(evidence, records, masker), unmasked=unmasked,
+                      integrity=integrity, summary=summary, labels=LABELS, flags=FLAGS,
+                      account_id=summary.account_id if summary else None)
+
+
+@router.post("/unmask")
+def unmask(c: Annotated[str, Form()], reason: Annotated[str, Form()],
+           ctx: Ctx = Depends(require(Perm.UNMASK))) -> Response:  # noqa: B008
+    reason = reason.strip()
+    if len(reason) < 5:
+        raise HTTPException(422, "say why you need the personal data (at least 5 characters)")
+    _records(ctx, c)
+    # durable before the data is shown: an unmask that is not on record does not happen
+    _access(ctx, c, "unmask", wait=True, reason=reason[:500])
+    ctx.console.sessions.grant_unmask(ctx.session, c)
+    log.info("console: %s unmasked %s", ctx.user.username, c)
+    return RedirectResponse(f"/console/transcript?c={c}", status_code=303)
+
+
+@router.post("/mask")
+def mask_again(c: Annotated[str, Form()], ctx: Ctx = Depends(require(Perm.TRANSCRIPT_VIEW))) -> Response:  # noqa: B008
+    ctx.console.sessions.revoke_unmask(ctx.session, c)
+    return RedirectResponse(f"/console/transcript?c={c}", status_code=303)
+
+
+@router.get("/audio")
+def audio(c: str, d: str, ctx: Ctx = Depends(require(Perm.AUDIO))) -> Response:  # noqa: B008
+    evidence, records = _records(ctx, c)
+    if not ctx.console.sessions.unmasked(ctx.session, c):
+        raise HTTPException(403, "a voice cannot be masked: unmask the transcript (a logged action) to listen")
+    if not any(ref["sha256"] == d for rec in records for ref in rec.payloads.values()):
+        raise HTTPException(404, "no such recording in this conversation")
+    data = evidence.payload(d)
+    if data is None:
+        raise HTTPException(410, "the recording was erased under retention")
+    if ctx.console.sessions.first_time(ctx.session, f"listen:{c}:{d}"):
+        _access(ctx, c, "listen", audio_sha256=d)
+    return Response(data, media_type="audio/wav", headers={"Cache-Control": "no-store"})
+
+
+@router.post("/annotate")
+def annotate(c: Annotated[str, Form()], label: Annotated[str, Form()], comment: Annotated[str, Form()] = "",
+             turn: Annotated[str, Form()] = "", ctx: Ctx = Depends(require(Perm.ANNOTATE))) -> Response:  # noqa: B008
+    if label not in LABELS:
+        raise HTTPException(422, f"label must be one of {', '.join(LABELS)}")
+    if turn and not turn.isdigit():
+        raise HTTPException(422, "turn must be a turn number")
+    _records(ctx, c)
+    body: dict[str, Any] = {"author": ctx.user.username, "label": label, "comment": comment.strip()[:2000] or None,
+                            "turn_index": int(turn) if turn else None, "via": "console"}
+    ctx.console.writer.submit("annotation", body, c, wait=True)
+    return RedirectResponse(f"/console/transcript?c={c}#annotations", status_code=303)
+
+
+@router.get("/export/transcript")
+def export_transcript(c: str, ctx: Ctx = Depends(require(Perm.TRANSCRIPT_VIEW))) -> Response:  # noqa: B008
+    evidence, records = _records(ctx, c)
+    masker, unmasked, _ = _masker(ctx, c)
+    _access(ctx, c, "export transcript", masked=not unmasked)
+    vm = _view_model(evidence, records, masker)
+    lines = [f"conversation {c} ({'unmasked' if unmasked else 'masked'} for {ctx.user.username})"]
+    lines += [f"[{t['started_at']}] {t['speaker']} ({t['channel']}): {t['text']}" for t in vm["turns"]]
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", c)
+    return PlainTextResponse("\n".join(lines) + "\n",
+                             headers={"Content-Disposition": f'attachment; filename="{name}.txt"'})
+
+
+@router.get("/export/bundle")
+def export_bundle(c: str, ctx: Ctx = Depends(require(Perm.BUNDLE))) -> Response:  # noqa: B008
+    _records(ctx, c)
+    folder = Path(tempfile.mkdtemp(prefix="bundle-", dir=ctx.console.data_dir))
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", c)
+    try:
+        path = export_conversation(BundleLog(ctx.console.writer), c, folder / f"{name}.zip",
+                                   user=ctx.user.username, purpose="export bundle")
+    except TimeoutError as exc:
+        raise HTTPException(503, str(exc)) from exc
+    log.info("console: %s exported the evidence bundle of %s", ctx.user.username, c)
+    return FileResponse(path, media_type="application/zip", filename=path.name,
+                        background=BackgroundTask(_remove, folder))
+
+
+def _remove(folder: Path) -> None:
+    for item in folder.iterdir():
+        item.unlink()
+    folder.rmdir()
+
+
+@router.get("/access")
+def access_log(ctx: Ctx = Depends(require(Perm.ACCESS_LOG)), user: str = "") -> Response:  # noqa: B008
+    evidence = ctx.console.catalog.refresh()
+    rows: list[dict[str, Any]] = []
+    if evidence is not None:
+        indices = sorted(i for s in ctx.console.catalog.summaries for i in evidence.by_conversation.get(s, ()))
+        for index in reversed(indices):
+            rec = evidence.get(index)
+            who = rec.body.get("user") or rec.body.get("author")
+            if rec.kind in ("access", "annotation") and (not user or who == user):
+                rows.append({"ts": rec.ts, "kind": rec.kind, "user": who,
+                             "role": rec.body.get("role"), "what": rec.body.get("purpose") or rec.body.get("label"),
+                             "reason": Masker.everything().text(rec.body.get("reason") or ""),
+                             "conversation": rec.conversation_id, "index": rec.index})
+                if len(rows) >= 500:
+                    break
+    return ctx.render("access.html", rows=rows, user=user)

@@ -1,0 +1,256 @@
+"""The console over real components: a real Redis, the SQLite account store, a real evidence log with its single
+writer draining the Redis inbox, the duebot web app under uvicorn, a real `duebot campaign worker` process and
+headless Chromium (Debian's, through Playwright). Conversations are submitted the way producers submit them."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+import wave
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+
+from duebot.accounts.store import AccountStore
+from duebot.config import RedisAddress
+from duebot.console.context import Console, set_console
+from duebot.console.users import Users
+from duebot.evidence.inbox import EvidenceInbox, EvidenceWriter
+from duebot.evidence.log import EvidenceLog
+from tests.campaigns.conftest import midday_zone
+from tests.channels.conftest import ServerThread
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PASSWORDS = {"ada": "admin-pass-123", "manon": "manager-pass-123", "quinn": "qa-pass-1234", "audrey": "auditor-pass-1"}
+ROLES = {"ada": "admin", "manon": "campaign_manager", "quinn": "qa_reviewer", "audrey": "auditor"}
+# The subscribers whose conversations QA reviews: their personal data must never show masked.
+PEOPLE = {
+    "A-1": ("Maria Lopez", "+14155550101", "210.00", "4472"),
+    "A-2": ("Wei Zhang", "+14155550102", "580.00", "1188"),
+    "A-3": ("John Carter", "+14155550103", "1200.00", "9031"),
+}
+
+
+def accounts_csv(path: Path, extra: int = 27) -> Path:
+    zone = midday_zone()
+    lines = ["account_id,name,phone,amount,due_date,segment,timezone,pack,line_type,consent_ai_voice,id_last4"]
+    for account_id, (name, phone, amount, last4) in PEOPLE.items():
+        lines.append(f"{account_id},{name},{phone},{amount},2026-10-01,cash_flow,{zone},us,mobile,true,{last4}")
+    for i in range(extra):
+        lines.append(f"B-{i},Sub {i},+1415555{2000 + i:04d},{100 + i}.50,2026-10-01,forgot,{zone},us,mobile,true,"
+                     f"{1000 + i}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def tone_wav(seconds: float = 0.6, hz: float = 440.0) -> bytes:
+    """A real 8 kHz mono WAV (the voice pipeline stores the same format)."""
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * hz * n / 8000)))
+                               for n in range(int(8000 * seconds))))
+    return buf.getvalue()
+
+
+def stamp(offset: float = 0.0) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() + offset)) + ".000000Z"
+
+
+def seed_conversations(inbox: EvidenceInbox) -> None:
+    """Three conversations as the channels, Rasa's event broker, the actions and the voice pipeline submit them."""
+    def turn(conv: str, speaker: str, text: str, channel: str = "sms", **extra: object) -> None:
+        inbox.submit("turn", {"speaker": speaker, "channel": channel, "started_at": stamp(), "ended_at": stamp(),
+                              **extra}, conversation_id=conv, payloads={"text": text.encode()})
+
+    # A-1: a complete SMS conversation that ends in a promise
+    c = "sms:A-1"
+    turn(c, "bot", "Hello, this is Acme Telecom. Please reply with the last 4 digits of your ID number.")
+    turn(c, "debtor", "4472, this is Maria Lopez", intent="inform", emotion_label="neutral", emotion_score=0.1)
+    turn(c, "bot", "Thank you for confirming, Maria Lopez. You owe $210.00 on +14155550101, due by 2026-12-05.",
+         legal_elements=["identity_confirmed", "amount", "deadline"])
+    turn(c, "debtor", "I can pay 210 on Friday", intent="promise_to_pay", emotion_label="neutral", emotion_score=0.2)
+    inbox.submit("outcome", {"type": "promise", "account_id": "A-1", "amount": "210.00", "due_date": "2026-11-27"},
+                 conversation_id=c)
+    # A-2: angry, a dispute, and the deadline never stated (the writer's three-element check flags it)
+    c = "sms:A-2"
+    turn(c, "bot", "Thank you for confirming, Wei Zhang. Your balance is $580.00.",
+         legal_elements=["identity_confirmed"])
+    turn(c, "debtor", "This is outrageous, I never used 580 dollars of data!", intent="dispute",
+         emotion_label="angry", emotion_score=0.93)
+    inbox.submit("outcome", {"type": "dispute", "account_id": "A-2", "case_number": "DSP-1001"}, conversation_id=c)
+    # A-3: a phone call heard with low ASR confidence, with its audio, ending in an opt-out
+    c = "voice:A-3"
+    turn(c, "bot", "Am I speaking with John Carter?", channel="voice")
+    turn(c, "debtor", "yes speaking, stop calling me", channel="voice", asr_confidence=0.52, intent="opt_out")
+    for speaker, text, conf in (("bot", "Am I speaking with John Carter?", None),
+                                ("caller", "yes speaking, stop calling me", 0.52)):
+        inbox.submit("voice_turn", {"call_id": "call-A-3", "sender": c, "speaker": speaker, "text": text,
+                                    "started_at": 0.5, "ended_at": 2.0, "asr_confidence": conf},
+                     conversation_id=c, payloads={"audio_wav": tone_wav(hz=300 if speaker == "bot" else 500)})
+    inbox.submit("voice_call", {"call_id": "call-A-3", "sender": c}, conversation_id=c,
+                 payloads={"audio_wav": tone_wav(1.2)})
+    inbox.submit("outcome", {"type": "opt_out", "account_id": "A-3"}, conversation_id=c)
+
+
+@dataclass
+class Stack:
+    url: str
+    data_dir: Path
+    console: Console
+    client: redis.Redis
+    log_dir: Path
+    campaign_id: str
+    env: dict[str, str]
+
+
+def wait_until(predicate, timeout: float = 20.0, interval: float = 0.2):  # noqa: ANN001, ANN201
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"not true within {timeout} s")
+
+
+@pytest.fixture(scope="package")
+def stack(tmp_path_factory: pytest.TempPathFactory, redis_address: RedisAddress) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("console")
+    data_dir = tmp / "var"
+    data_dir.mkdir()
+    db_url = f"sqlite:///{data_dir / 'duebot.sqlite3'}"
+    env = {**os.environ, "REDIS_URL": redis_address.url, "DUEBOT_DB_URL": db_url, "DUEBOT_DATA_DIR": str(data_dir)}
+    saved = {k: os.environ.get(k) for k in ("REDIS_URL", "DUEBOT_DB_URL", "DUEBOT_DATA_DIR")}
+    os.environ.update({k: env[k] for k in saved})
+    client = redis.Redis(host=redis_address.host, port=redis_address.port)
+    client.flushdb()
+    store = AccountStore(db_url)
+    users = Users(store)
+    for name, role in ROLES.items():
+        users.add(name, role, PASSWORDS[name])
+    console = Console(store, client, data_dir, secure_cookies=False)
+    imported = console.campaigns.import_file(accounts_csv(tmp / "october.csv"), "demo", "October arrears")
+
+    # the evidence log's single writer, draining the inbox like `duebot evidence writer`
+    log = EvidenceLog.open(data_dir / "evidence", checkpoint_interval=1.0)
+    writer = EvidenceWriter(client, log, assess_after=1.0)
+    thread = threading.Thread(target=writer.run, daemon=True)
+    thread.start()
+    seed_conversations(EvidenceInbox(client))
+    wait_until(lambda: len([c for c in log.conversations() if any(
+        r.kind == "three_elements" for r in log.records_for(c))]) == 3 and log.last_checkpoint
+        and log.last_checkpoint.size >= log.size)
+
+    worker = subprocess.Popen([sys.executable, "-m", "duebot.campaigns.cli", "worker", "--concurrency", "2",
+                               "--sim-latency", "0.4", "--scheduler-interval", "0.5"], env=env,
+                              stdout=(tmp / "worker.log").open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    from duebot.web import create_app
+
+    set_console(console)
+    server = ServerThread(create_app())
+    try:
+        with server:
+            yield Stack(server.url, data_dir, console, client, tmp, imported.campaign_id, env)
+    finally:
+        set_console(None)
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+        writer.close()
+        thread.join(timeout=5)
+        log.close()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.fixture(scope="package")
+def browser(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        yield p, tmp_path_factory
+
+
+class Browser:
+    """One logged-in Chromium profile (its own cookies) at a 1366x768 laptop viewport."""
+
+    def __init__(self, playwright, profile: Path, base: str) -> None:  # noqa: ANN001
+        self.context = playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, headless=True, args=FLAGS,
+            viewport={"width": 1366, "height": 768}, accept_downloads=True)
+        self.page = self.context.pages[0] if self.context.pages else self.context.new_page()
+        self.base = base
+
+    def go(self, path: str):  # noqa: ANN201
+        response = self.page.goto(self.base + path)
+        return response
+
+    def login(self, user: str, password: str | None = None) -> None:
+        self.go("/console/login")
+        self.page.fill("#username", user)
+        self.page.fill("#password", password or PASSWORDS[user])
+        self.press(self.page.locator("main button[type=submit]"))
+
+    def press(self, locator) -> None:  # noqa: ANN001 - a Playwright Locator
+        """Click a button that submits a form, and wait for the page the server answers with."""
+        with self.page.expect_navigation():
+            locator.click()
+
+    def button(self, name: str) -> None:
+        self.press(self.page.get_by_role("button", name=name, exact=True))
+
+    def post(self, path: str, form: dict[str, str] | None = None, csrf: bool = True) -> int:
+        """A request straight from the page (as a hand-made form or script would send it), not through a button."""
+        return self.page.evaluate(
+            """async ([url, form, csrf]) => {
+                 const headers = {"Content-Type": "application/x-www-form-urlencoded"};
+                 const meta = document.querySelector('meta[name="csrf-token"]');
+                 if (csrf && meta) headers["X-CSRF-Token"] = meta.content;
+                 const r = await fetch(url, {method: "POST", headers, body: new URLSearchParams(form).toString(),
+                                             redirect: "manual"});
+                 return r.status;
+               }""", [path, form or {}, csrf])
+
+    def get_status(self, path: str) -> int:
+        return self.page.evaluate("async (url) => (await fetch(url, {redirect: 'manual'})).status", path)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture(scope="package")
+def open_browser(browser, stack: Stack) -> Iterator:  # noqa: ANN001
+    playwright, factory = browser
+    opened: list[Browser] = []
+
+    def make(user: str | None = None) -> Browser:
+        b = Browser(playwright, factory.mktemp("chromium"), stack.url)
+        opened.append(b)
+        if user:
+            b.login(user)
+        return b
+
+    yield make
+    for b in opened:
+        b.close()
