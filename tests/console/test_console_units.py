@@ -13,6 +13,7 @@ import pytest
 import redis
 
 from duebot.accounts.store import AccountStore
+from duebot.config import RedisAddress
 from duebot.console.evidence_view import check_integrity
 from duebot.console.masking import Known, Masker, console_logger
 from duebot.console.roles import MATRIX, Perm, Role, allowed
@@ -87,7 +88,10 @@ def test_lockout_and_unlock(tmp_path: Path) -> None:
         users.add("who", "root", "long-enough-1")
 
 
-def test_sessions_rotate_and_expire_unmask(redis_client: redis.Redis) -> None:
+def test_sessions_rotate_and_expire_unmask(redis_address: RedisAddress) -> None:
+    # its own database: the browser tests' stack shares this Redis server and must not be flushed
+    redis_client = redis.Redis(host=redis_address.host, port=redis_address.port, db=5)
+    redis_client.flushdb()
     sessions = Sessions(redis_client)
     anon = sessions.new()
     user = sessions.new("qa1")
