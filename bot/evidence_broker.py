@@ -14,9 +14,12 @@ import logging
 import uuid
 from typing import Any
 
+import rasa_speedups
 import redis
 from rasa.core.brokers.broker import EventBroker
 from rasa.utils.endpoints import EndpointConfig
+
+rasa_speedups.install()  # Rasa loads this module at start-up for every model: the place for process tuning
 
 logger = logging.getLogger(__name__)
 STREAM = "duebot:evidence:inbox"
