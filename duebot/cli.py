@@ -17,6 +17,7 @@ from duebot import __version__
 from duebot.accounts.cli import app as accounts_app
 from duebot.campaigns.cli import app as campaign_app
 from duebot.config import Settings
+from duebot.console.cli import app as console_app
 from duebot.emotion.cli import app as emotion_app
 from duebot.emotion.cli import eval_emotion
 from duebot.evidence.cli import app as evidence_app
@@ -35,6 +36,7 @@ app.add_typer(campaign_app, name="campaign")
 app.add_typer(voice_app, name="voice")
 app.add_typer(models_app, name="models")
 app.add_typer(emotion_app, name="emotion")
+app.add_typer(console_app, name="console")
 
 
 @app.command()

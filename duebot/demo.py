@@ -447,6 +447,19 @@ def _print_transcripts(transcripts: dict[str, list[str]], outcomes: dict[str, st
             console.print(line, markup=False, highlight=False)
 
 
+# One console user per role (issue 10), reset at every run; the demo's data directory is a scratch one.
+DEMO_CONSOLE_USERS = {"admin": ("admin", "demo-admin-pass"), "manager": ("campaign_manager", "demo-manager-pass"),
+                      "qa": ("qa_reviewer", "demo-qa-pass"), "auditor": ("auditor", "demo-auditor-pass")}
+
+
+def create_console_users() -> None:
+    from duebot.console.users import Users
+
+    users = Users(AccountStore())
+    for name, (role, password) in DEMO_CONSOLE_USERS.items():
+        users.ensure(name, role, password)
+
+
 def run(opts: DemoOptions) -> int:
     from duebot.serve import Stack
 
@@ -459,6 +472,7 @@ def run(opts: DemoOptions) -> int:
                   f"(local time {dt.datetime.now(ZoneInfo(zone)):%H:%M}, inside the cn pack's contact hours)")
     campaign_id, counts = import_campaign(opts, zone)
     console.print("segments and history: " + ", ".join(f"{s} {n}" for s, n in counts.items()))
+    create_console_users()
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     fake = TwilioFakeProcess(settings.log_dir / "twilio_fake.log")
     os.environ["TWILIO_API_BASE"] = fake.url  # the real twilio client, pointed at the fake (web service too)
@@ -502,8 +516,9 @@ def _print_where(opts: DemoOptions, web_url: str, report: dict, bundle: Path, st
         console.print(f"{name}: {path}")
     console.print(f"evidence log: {opts.data_dir / 'evidence'}   bundle: {bundle}")
     console.print(f"logs: {opts.data_dir / 'log'}")
-    console.print(f"the web service ran at {web_url} (API docs at {web_url}/docs); the web console for browsing "
-                  "transcripts is not built yet: read them with `duebot evidence export CONV_ID --out c.zip`, or "
-                  f"browse the API again with `DUEBOT_DATA_DIR={opts.data_dir} duebot serve` → "
-                  "http://127.0.0.1:8080/docs")
+    console.print(f"the web service ran at {web_url} (API docs at {web_url}/docs). Web console: run "
+                  f"`DUEBOT_DATA_DIR={opts.data_dir} duebot serve` and open http://127.0.0.1:8080/console "
+                  "(this demo's data: campaigns, transcripts, the integrity badge, annotations, bundles); log in as")
+    for name, (role, password) in DEMO_CONSOLE_USERS.items():
+        console.print(f"  {name:<8} password {password:<18} ({role})", markup=False, highlight=False)
     console.print(f"demo finished in {took:.0f}s: campaign {state['status']}")
