@@ -24,6 +24,8 @@ from duebot.evidence.inbox import EvidenceInbox
 
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
+# ISO instants as people read them: "2026-11-24 14:45:20Z" (no microseconds)
+templates.env.filters["instant"] = lambda iso: (str(iso)[:19].replace("T", " ") + "Z") if iso else ""
 
 
 @dataclass

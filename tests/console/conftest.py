@@ -4,6 +4,7 @@ headless Chromium (Debian's, through Playwright). Conversations are submitted th
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import math
 import os
@@ -17,6 +18,7 @@ import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis
@@ -51,6 +53,12 @@ def accounts_csv(path: Path, extra: int = 27) -> Path:
     for i in range(extra):
         lines.append(f"B-{i},Sub {i},+1415555{2000 + i:04d},{100 + i}.50,2026-10-01,forgot,{zone},us,mobile,true,"
                      f"{1000 + i}")
+    # accounts the gate holds back, so the preview has reasons to show: it is night where these live
+    night = next(f"Etc/GMT{n:+d}" for n in range(-14, 13)
+                 if 1 <= dt.datetime.now(ZoneInfo(f"Etc/GMT{n:+d}")).hour <= 5)
+    for i in range(3):
+        lines.append(f"N-{i},Night {i},+1415555{3000 + i:04d},75.00,2026-10-01,forgot,{night},us,mobile,true,"
+                     f"{3000 + i}")
     path.write_text("\n".join(lines) + "\n")
     return path
 
