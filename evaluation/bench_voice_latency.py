@@ -4,6 +4,7 @@ baresip (caller, flite voice) → kamailio → duebot (rfcvoip, Whisper tiny.en,
 answers each turn with a short sentence, so the figure is the voice pipeline's, not Rasa's.
 
     .venv/bin/python evaluation/bench_voice_latency.py [--turns 55] [--rasa-url http://127.0.0.1:5005]
+    .venv/bin/python evaluation/bench_voice_latency.py --no-speculation   # baseline: ASR only at end of speech
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from duebot.voice.evidence import MemoryEvidenceSink  # noqa: E402
 from duebot.voice.runtime import VoiceRuntime  # noqa: E402
 from duebot.voice.session import VoiceConfig  # noqa: E402
 from duebot.voice.tts import PiperTts  # noqa: E402
+from duebot.voice.vad import EndpointerConfig  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.voice.conftest import flite_pcm  # noqa: E402
 from tests.voice.scripted_dialogue import ScriptedRasa  # noqa: E402
@@ -44,6 +46,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--turns", type=int, default=55)
     parser.add_argument("--rasa-url", default=None, help="use a running Rasa instead of the scripted bot")
+    parser.add_argument("--no-speculation", action="store_true",
+                        help="recognise only after end of speech (the baseline for speculative recognition)")
     args = parser.parse_args()
     print(describe())
 
@@ -63,7 +67,9 @@ def main() -> None:
         kamailio, port = start_kamailio(workdir)
         runtime = VoiceRuntime(WhisperEngine(workers=2), PiperTts(),
                                RasaRestDialogue(args.rasa_url or scripted.url), MemoryEvidenceSink(),
-                               VoiceConfig(start_message="/short"))
+                               VoiceConfig(start_message="/short",
+                                           endpointer=EndpointerConfig(pause_silence=None) if args.no_speculation
+                                           else EndpointerConfig()))
         rtp = free_port() // 2 * 2
         agent = SipAgent(SipConfig("127.0.0.1", port, "duebot", "none", local_port=free_port(), rtp_low=rtp,
                                    rtp_high=rtp + 20), runtime, loop)
@@ -95,6 +101,8 @@ def main() -> None:
           f"min {min(latencies):.0f} ms, max {max(latencies):.0f} ms "
           f"(includes {runtime.config.endpointer.end_silence * 1000:.0f} ms end-of-speech silence)")
     print(f"bot audio frames sent late (underrun): {session.player.late_frames} of {session.player.frames_sent}")
+    print(f"speculative recognition from {runtime.config.endpointer.pause_silence} s pauses: "
+          f"{session.speculation_hits} used, {session.speculation_misses} dropped (the caller went on)")
 
 
 if __name__ == "__main__":

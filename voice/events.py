@@ -1,6 +1,6 @@
 """Typed events that flow between the stages of a call (carrier-independent).
 
-inbound audio → Endpointer (SpeechStarted / SpeechEnded) → Recognizer (Transcript) → Dialogue (BotReply)
+inbound audio → Endpointer (SpeechStarted / SpeechPaused / SpeechEnded) → Recognizer (Transcript) → Dialogue (BotReply)
 → normaliser → TTS (BotAudio) → Player (FirstAudioOut, PlaybackDone, Interrupted) → carrier.
 """
 
@@ -13,6 +13,15 @@ from typing import Any
 @dataclass(frozen=True, slots=True)
 class SpeechStarted:
     t: float
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechPaused:
+    """The caller paused long enough that this may be the end: recognition can start before it is certain."""
+
+    t_start: float
+    t_end: float  # the last voiced frame so far; the utterance ends here if no voice follows
+    pcm: bytes
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,16 @@ from duebot.voice.asr import AsrEngine
 from duebot.voice.audio import FRAME_BYTES_PCM, ulaw_to_pcm, wav_bytes
 from duebot.voice.confirm import YES_NO_GRAMMAR, confirmation_question, needs_confirmation, yes_or_no
 from duebot.voice.dialogue import Dialogue
-from duebot.voice.events import BotReply, CallEnded, DtmfDigit, Interrupted, SpeechEnded, SpeechStarted, Transcript
+from duebot.voice.events import (
+    BotReply,
+    CallEnded,
+    DtmfDigit,
+    Interrupted,
+    SpeechEnded,
+    SpeechPaused,
+    SpeechStarted,
+    Transcript,
+)
 from duebot.voice.evidence import EvidenceSink, sha256
 from duebot.voice.normalize import normalize_for_speech, split_sentences
 from duebot.voice.player import Player, Utterance
@@ -109,6 +118,10 @@ class CallSession:
         self._speaking: asyncio.Task[None] | None = None
         self._pending_confirmation: tuple[str, dict[str, Any]] | None = None
         self._eos: float | None = None  # end of the caller speech the next reply answers
+        # (end of voice, grammar, recognition) started at a pause; used if the utterance ends right there
+        self._speculation: tuple[float, list[str] | None, asyncio.Future[Transcript]] | None = None
+        self.speculation_hits = 0
+        self.speculation_misses = 0
         self._started_at = clock()
 
     # ---- carrier → session (call on the event loop) -------------------------------------------------
@@ -118,7 +131,10 @@ class CallSession:
         now = self.clock()
         for i in range(0, len(pcm) - FRAME_BYTES_PCM + 1, FRAME_BYTES_PCM):
             for event in self.endpointer.process(pcm[i:i + FRAME_BYTES_PCM], now):
-                self.events.put_nowait(event)
+                if isinstance(event, SpeechPaused):
+                    self._speculate(event)
+                else:
+                    self.events.put_nowait(event)
         if self.endpointer.in_speech and self.endpointer.voiced_seconds >= self.config.barge_in_min_speech:
             self._barge_in("speech")
 
@@ -190,11 +206,27 @@ class CallSession:
             case ("dtmf_flush", digits):
                 await self._on_caller_text(digits, {"input": "dtmf"}, None, None, self.clock())
 
+    def _speculate(self, pause: SpeechPaused) -> None:
+        """Start recognising at a pause: if no voice follows, the transcript is (nearly) ready at end of speech."""
+        if self.endpointer.voiced_seconds < self.config.min_utterance:
+            return
+        grammar = YES_NO_GRAMMAR if self._pending_confirmation else None
+        future = asyncio.get_running_loop().run_in_executor(None, self._recognize, pause.pcm, grammar)
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())  # a dropped guess's error is not news
+        self._speculation = (pause.t_end, grammar, future)
+
     async def _on_speech(self, speech: SpeechEnded) -> None:
+        speculation, self._speculation = self._speculation, None
         if speech.voiced_seconds < self.config.min_utterance:
             return
         grammar = YES_NO_GRAMMAR if self._pending_confirmation else None
-        transcript = await asyncio.to_thread(self._recognize, speech.pcm, grammar)
+        if speculation is not None and speculation[0] == speech.t_end and speculation[1] == grammar:
+            # Same voiced audio (only silence followed the pause): the guess is the answer.
+            self.speculation_hits += 1
+            transcript = await speculation[2]
+        else:
+            self.speculation_misses += speculation is not None
+            transcript = await asyncio.to_thread(self._recognize, speech.pcm, grammar)
         if not transcript.text:
             return  # noise, a cough, a breath: nothing to answer
         self.heard.append(transcript)

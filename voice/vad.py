@@ -9,7 +9,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from duebot.voice.audio import FRAME_S, level_dbfs
-from duebot.voice.events import SpeechEnded, SpeechStarted
+from duebot.voice.events import SpeechEnded, SpeechPaused, SpeechStarted
 
 
 @dataclass
@@ -18,6 +18,9 @@ class EndpointerConfig:
     min_level_dbfs: float = -42.0  # ...and above this absolute level
     start_frames: int = 3  # 60 ms of voice opens an utterance
     end_silence: float = 0.30  # this much silence closes it ("end of speech" = last voiced frame)
+    # After this much silence the utterance so far is offered for speculative recognition (SpeechPaused), so
+    # the transcript is mostly ready when end_silence confirms the end; None turns speculation off.
+    pause_silence: float | None = 0.12
     pre_roll: float = 0.20  # audio kept before the opening so the first phoneme is not clipped
     max_utterance: float = 15.0
 
@@ -42,10 +45,10 @@ class Endpointer:
             self.floor_db = 0.95 * self.floor_db + 0.05 * max(level, -80.0)
         return voiced
 
-    def process(self, pcm: bytes, t: float) -> list[SpeechStarted | SpeechEnded]:
+    def process(self, pcm: bytes, t: float) -> list[SpeechStarted | SpeechPaused | SpeechEnded]:
         """Feed one 20 ms frame that arrived at monotonic time `t`."""
         voiced = self._voiced(pcm)
-        events: list[SpeechStarted | SpeechEnded] = []
+        events: list[SpeechStarted | SpeechPaused | SpeechEnded] = []
         if not self.in_speech:
             self._pre.append(pcm)
             self._run = self._run + 1 if voiced else 0
@@ -64,7 +67,11 @@ class Endpointer:
             self._silence = 0.0
             self.voiced_seconds += FRAME_S
         else:
+            was = self._silence
             self._silence += FRAME_S
+            pause = self.config.pause_silence
+            if pause is not None and was < pause <= self._silence < self.config.end_silence:
+                events.append(SpeechPaused(self._t_start, self._t_last_voiced, bytes(self._buffer)))
         too_long = t - self._t_start >= self.config.max_utterance
         if self._silence >= self.config.end_silence or too_long:
             events.append(self._close())

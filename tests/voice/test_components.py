@@ -16,8 +16,9 @@ from duebot.voice.asr import VoskEngine
 from duebot.voice.audio import SAMPLE_RATE, pcm_to_ulaw, read_wav_8k, ulaw_to_pcm
 from duebot.voice.confirm import confirmation_question, needs_confirmation, yes_or_no
 from duebot.voice.dialogue import parse_rest_messages
+from duebot.voice.events import SpeechEnded, SpeechPaused
 from duebot.voice.normalize import normalize_for_speech, split_sentences
-from duebot.voice.vad import Endpointer
+from duebot.voice.vad import Endpointer, EndpointerConfig
 from tests.voice.conftest import flite_pcm
 
 
@@ -81,6 +82,35 @@ def test_endpointer_finds_speech_and_ignores_low_noise() -> None:
     ended = [e for e in events if type(e).__name__ == "SpeechEnded"]
     assert len(ended) == 1
     assert abs(ended[0].t_start - 1.0) < 0.3 and abs(ended[0].t_end - (1.0 + len(speech) / 16000)) < 0.35
+
+
+def _trimmed(pcm: bytes) -> bytes:
+    """The voice without flite's leading and trailing silence."""
+    samples = np.frombuffer(pcm, dtype=np.int16)
+    loud = np.nonzero(np.abs(samples) > 500)[0]
+    return samples[loud[0]:loud[-1] + 1].tobytes()
+
+
+def test_endpointer_offers_a_pause_for_speculative_recognition() -> None:
+    rng = np.random.default_rng(2)
+    noise = (rng.normal(0, 30, 8000)).astype(np.int16).tobytes()
+    gap = (rng.normal(0, 30, 1600)).astype(np.int16).tobytes()  # 200 ms: a pause, not the end (300 ms)
+    pcm = noise + _trimmed(flite_pcm("I can pay")) + gap + _trimmed(flite_pcm("next week")) + noise
+    endpointer, events, t = Endpointer(), [], 0.0
+    for i in range(0, len(pcm) - 319, 320):
+        events += endpointer.process(pcm[i:i + 320], t)
+        t += 0.02
+    paused = [e for e in events if isinstance(e, SpeechPaused)]
+    ended = [e for e in events if isinstance(e, SpeechEnded)]
+    assert len(ended) == 1 and len(paused) >= 2  # the mid-sentence gap and the real end
+    assert events.index(paused[-1]) < events.index(ended[0])
+    # The last guess saw the same voiced audio as the final utterance: only trailing silence differs.
+    assert paused[-1].t_end == ended[0].t_end and ended[0].pcm.startswith(paused[-1].pcm)
+    # An earlier guess ended before the caller went on: the session must not use it.
+    assert all(p.t_end < ended[0].t_end for p in paused[:-1])
+    off = Endpointer(EndpointerConfig(pause_silence=None))
+    assert not any(isinstance(e, SpeechPaused) for i in range(0, len(pcm) - 319, 320)
+                   for e in off.process(pcm[i:i + 320], i / 16000))
 
 
 def test_amd_classifier() -> None:

@@ -82,6 +82,8 @@ async def test_inbound_call_disclosure_barge_in_dtmf_and_evidence(whisper, piper
     assert meta["input"] == "speech" and 0 < meta["asr_confidence"] <= 1 and meta["channel"] == "voice"
     assert scripted_rasa.requests[4]["metadata"]["input"] == "dtmf"
     assert session.dtmf_received == list("14472#")
+    # Utterances followed by silence were recognised from the pause, before end of speech was certain.
+    assert session.speculation_hits >= 1, (session.speculation_hits, session.speculation_misses)
 
     turns = [(body, payloads) for kind, body, payloads in sink.records if kind == "voice.turn"]
     caller = [b for b, _ in turns if b["speaker"] == "caller"]
