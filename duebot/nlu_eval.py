@@ -44,8 +44,21 @@ def evaluate(settings: Settings, data: Path, out_dir: Path, log: Path, language:
         "accuracy": report["accuracy"],
         "macro_f1": report["macro avg"]["f1-score"],
         "per_intent": per_intent,
+        "entities": _entity_summary(out_dir),
         "confusion_matrix_png": str(out_dir / "intent_confusion_matrix.png"),
         "errors": json.loads((out_dir / "intent_errors.json").read_text())
         if (out_dir / "intent_errors.json").exists() else [],
     }
     return summary
+
+
+def _entity_summary(out_dir: Path) -> dict[str, Any]:
+    """Per-entity precision/recall/F1 of DIET's entity extraction (empty when the data has no entities)."""
+    path = out_dir / "DIETClassifier_report.json"
+    if not path.exists():
+        return {}
+    report = json.loads(path.read_text())
+    return {name: {"precision": row["precision"], "recall": row["recall"], "f1": row["f1-score"],
+                   "support": row["support"]}
+            for name, row in report.items() if isinstance(row, dict) and "f1-score" in row
+            and name not in ("weighted avg", "micro avg")}
