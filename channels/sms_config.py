@@ -29,6 +29,14 @@ class SmsSettings:
     rate_per_minute: int  # outbound texts per destination number per minute
     rate_per_day: int
     dedupe_ttl: int  # seconds a MessageSid is remembered (Twilio retries within minutes)
+    brand_zh: str = "账单助手"  # the same, in Mandarin texts (the 【signature】 of a Chinese SMS)
+    help_contact_zh: str = "拨打账单上的客服电话"
+
+    def brand_for(self, language: str) -> str:
+        return self.brand_zh if language == "zh" else self.brand
+
+    def help_contact_for(self, language: str) -> str:
+        return self.help_contact_zh if language == "zh" else self.help_contact
 
     @classmethod
     def from_env(cls) -> SmsSettings:
@@ -47,6 +55,8 @@ class SmsSettings:
             rate_per_minute=_int("DUEBOT_SMS_RATE_PER_MINUTE", 1),
             rate_per_day=_int("DUEBOT_SMS_RATE_PER_DAY", 3),
             dedupe_ttl=_int("DUEBOT_SMS_DEDUPE_TTL", 7 * 86400),
+            brand_zh=os.environ.get("DUEBOT_SMS_BRAND_ZH", "账单助手"),
+            help_contact_zh=os.environ.get("DUEBOT_SMS_HELP_CONTACT_ZH", "拨打账单上的客服电话"),
         )
 
     def public(self, path: str) -> str:

@@ -26,6 +26,7 @@ from duebot.accounts.store import AccountStore
 from duebot.channels.sms_config import TWILIO_API, SmsSettings
 from duebot.channels.sms_ratelimit import Limit, RateLimiter
 from duebot.channels.sms_segments import segment_info
+from duebot.channels.sms_texts import render, text_language
 from duebot.evidence.inbox import EvidenceInbox
 from duebot.policies.reserve import LiveGate
 
@@ -104,6 +105,15 @@ class SmsSender:
             if event.kind == "sms_status" and detail.get("sid") in sent and detail.get("status") in outcome:
                 sent[detail["sid"]]["outcome"] = outcome[detail["status"]]
         return list(sent.values())
+
+    def send_reminder(self, account_id: str) -> SendResult:
+        """The reminder text in the account's language (channels/sms_texts.yml), sent like any other text."""
+        account = self.store.get_account(account_id)
+        if account is None:
+            return SendResult(False, ("UNKNOWN_ACCOUNT",))
+        language = text_language(account.language)
+        return self.send(account_id, render("reminder", language, brand=self.settings.brand_for(language)),
+                         "reminder")
 
     def send(self, account_id: str, text: str, purpose: str = "reminder") -> SendResult:
         account = self.store.get_account(account_id)

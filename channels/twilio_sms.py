@@ -28,11 +28,12 @@ from twilio.twiml.messaging_response import MessagingResponse
 from duebot.accounts.store import AccountStore
 from duebot.channels.sms_config import SmsSettings
 from duebot.channels.sms_keywords import Keyword, KeywordMatcher
-from duebot.channels.sms_rasa import RasaClient, RasaUnavailable
+from duebot.channels.sms_rasa import RasaClient, RasaRouter, RasaUnavailable
 from duebot.channels.sms_ratelimit import Limit, RateLimiter
 from duebot.channels.sms_segments import segment_info
 from duebot.channels.sms_sender import MESSAGE_KEY, UNSUBSCRIBED, utc_iso, with_notice
 from duebot.channels.sms_signature import check
+from duebot.channels.sms_texts import render, text_language
 from duebot.config import Settings
 from duebot.evidence.inbox import EvidenceInbox
 from duebot.policies.packs import BUILTIN, Pack, load_pack
@@ -51,12 +52,13 @@ class SmsChannel:
     settings: SmsSettings
     store: AccountStore
     redis: redis.Redis
-    rasa: RasaClient
+    rasa: RasaClient | RasaRouter  # one client: every conversation goes to it
     inbox: EvidenceInbox | None
     packs: dict[str, Pack] = field(default_factory=lambda: {name: load_pack(name) for name in BUILTIN})
     reply_limit: int = 30  # replies per number per minute: stops bot-to-bot loops and floods
 
     def __post_init__(self) -> None:
+        self.router = RasaRouter.of(self.rasa)
         every = [word for pack in self.packs.values() for word in pack.opt_out_keywords]
         self.matchers = {name: KeywordMatcher(pack.opt_out_keywords) for name, pack in self.packs.items()}
         self.any_matcher = KeywordMatcher(every)  # unknown sender: honour every pack's words
@@ -67,7 +69,7 @@ class SmsChannel:
         settings = Settings.from_env()
         client = redis.Redis.from_url(os.environ.get("REDIS_URL") or f"redis://{settings.host}:"
                                       f"{settings.embedded_redis_port}/0")
-        return cls(SmsSettings.from_env(), AccountStore(), client, RasaClient(settings.rasa_url),
+        return cls(SmsSettings.from_env(), AccountStore(), client, RasaRouter.from_settings(settings),
                    EvidenceInbox(client), reply_limit=int(os.environ.get("DUEBOT_SMS_REPLY_RATE_PER_MINUTE", 30)))
 
     # ------------------------------------------------------------------ evidence
@@ -92,25 +94,28 @@ class SmsChannel:
 
     # ------------------------------------------------------------------ keywords
 
-    def help_text(self, pack: Pack | None) -> str:
+    def _say(self, kind: str, language: str, pack: Pack | None) -> str:
         stop = "TD" if pack is not None and pack.name == "cn" else "STOP"
-        return (f"{self.settings.brand}: messages about your account. For help {self.settings.help_contact}. "
-                f"Reply {stop} to opt out, START to opt back in. Msg&data rates may apply.")
+        return render(kind, language, brand=self.settings.brand_for(language), stop=stop,
+                      help_contact=self.settings.help_contact_for(language))
+
+    def help_text(self, pack: Pack | None, language: str = "en") -> str:
+        return self._say("help", language, pack)
 
     def handle_keyword(self, keyword: Keyword, phone: str, text: str, conversation_id: str,
-                       account_id: str | None, pack: Pack | None) -> str:
+                       account_id: str | None, pack: Pack | None, account_language: str | None = None) -> str:
         self.record_turn(conversation_id, "debtor", text, keyword=keyword.value)
+        language = text_language(account_language, text)
         if keyword is Keyword.OPT_OUT:
             # Every number the phone is on, every channel: the gate reads this flag for voice and SMS alike.
             self.store.set_opt_out(phone, True, channel="sms", source=f"keyword:{text.strip()[:32]}")
             self.record_outcome(conversation_id, "opt_out", keyword=text.strip()[:32], account_id=account_id)
-            reply = (f"{self.settings.brand}: you are unsubscribed and will receive no more messages or calls "
-                     "from us. Reply START to opt back in.")
+            reply = self._say("opt_out", language, pack)
         elif keyword is Keyword.OPT_IN:
             self.store.set_opt_out(phone, False, channel="sms", source=f"keyword:{text.strip()[:32]}")
-            reply = f"{self.settings.brand}: you are opted back in. Reply HELP for help, STOP to opt out."
+            reply = self._say("opt_in", language, pack)
         else:
-            reply = self.help_text(pack)
+            reply = self.help_text(pack, language)
         self.record_turn(conversation_id, "system", reply, keyword=keyword.value)
         return reply
 
@@ -126,7 +131,7 @@ class SmsChannel:
         keyword = (matcher or self.any_matcher).classify(text)
         if keyword is not None:
             return [self.handle_keyword(keyword, phone, text, conversation_id, account.id if account else None,
-                                        pack)]
+                                        pack, account.language if account else None)]
         if account is None:
             logger.info("sms from a number with no account (%s); not answered", conversation_id)
             return []
@@ -140,7 +145,7 @@ class SmsChannel:
                            self.reply_limit)
             self.record_turn(conversation_id, "debtor", text, answered=False, reason="reply_rate_limited")
             return []
-        messages = await self.rasa.ask(conversation_id, text, account.id, "sms")
+        messages = await self.router.ask(conversation_id, text, account.id, "sms", account.language)
         replies = [m["text"] for m in messages]
         if replies and pack is not None:
             replies[-1] = with_notice(replies[-1], pack.sms_opt_out_notice)

@@ -27,7 +27,8 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel, Field
 
-from duebot.channels.sms_rasa import RasaClient, RasaUnavailable
+from duebot.accounts.store import AccountStore
+from duebot.channels.sms_rasa import RasaClient, RasaRouter, RasaUnavailable
 from duebot.channels.sms_ratelimit import Limit, RateLimiter
 from duebot.config import Settings
 
@@ -92,11 +93,13 @@ def verify_token(token: str, now: float | None = None, key: bytes | None = None)
 
 @dataclass
 class ChatChannel:
-    rasa: RasaClient
+    rasa: RasaClient | RasaRouter
     redis: redis.Redis | None
     per_minute: int = 30
+    store: AccountStore | None = None  # the account's language picks the Rasa server; without it, the default
 
     def __post_init__(self) -> None:
+        self.router = RasaRouter.of(self.rasa)
         self.limiter = (RateLimiter(self.redis, [Limit("minute", 60, self.per_minute)], "duebot:chat:rate")
                         if self.redis is not None else None)
 
@@ -104,8 +107,12 @@ class ChatChannel:
     def from_env(cls) -> ChatChannel:
         settings = Settings.from_env()
         url = os.environ.get("REDIS_URL")
-        return cls(RasaClient(settings.rasa_url), redis.Redis.from_url(url) if url else None,
-                   int(os.environ.get("DUEBOT_CHAT_RATE_PER_MINUTE", 30)))
+        return cls(RasaRouter.from_settings(settings), redis.Redis.from_url(url) if url else None,
+                   int(os.environ.get("DUEBOT_CHAT_RATE_PER_MINUTE", 30)), AccountStore())
+
+    def account_language(self, account_id: str) -> str | None:
+        account = self.store.get_account(account_id) if self.store is not None else None
+        return account.language if account else None
 
 
 @lru_cache(maxsize=1)
@@ -170,7 +177,8 @@ async def chat_message(message: MessageIn, request: Request, chat: Annotated[Cha
             raise HTTPException(status_code=429, detail="too many messages, please wait a moment",
                                 headers={"Retry-After": str(int((admission.retry_after or 1) + 1))})
     try:
-        messages = await chat.rasa.ask(f"chat:{account_id}", message.text, account_id, "chat")
+        messages = await chat.router.ask(f"chat:{account_id}", message.text, account_id, "chat",
+                                         chat.account_language(account_id))
     except RasaUnavailable as exc:
         logger.error("chat: %s", exc)
         raise HTTPException(status_code=503, detail="the assistant is unavailable, please try again") from exc

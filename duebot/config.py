@@ -3,11 +3,33 @@
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# The languages duebot converses in (a Rasa model each; duebot/training.py trains them). An account's language
+# comes from its import row; anything else is talked to in the default language.
+LANGUAGES = ("en", "zh")
+DEFAULT_LANGUAGE = "en"
+_LANGUAGE_ALIASES = {"en": "en", "eng": "en", "english": "en",
+                     "zh": "zh", "cmn": "zh", "zho": "zh", "chi": "zh", "mandarin": "zh", "chinese": "zh"}
+
+
+def language_of_tag(tag: str | None) -> str | None:
+    """en, zh, zh-CN, zh_Hans, cmn… → the duebot language it names, or None (ko, fr, nothing)."""
+    base = re.split(r"[-_]", (tag or "").strip().lower(), maxsplit=1)[0]
+    return _LANGUAGE_ALIASES.get(base)
+
+
+def conversation_language(tag: str | None, served: Iterable[str] = LANGUAGES) -> str:
+    """The one place that decides which language a conversation is held in: the account's language tag
+    when a model for it is served, else the default language."""
+    language = language_of_tag(tag) or DEFAULT_LANGUAGE
+    return language if language in set(served) else DEFAULT_LANGUAGE
 
 
 def _int(name: str, default: int) -> int:
@@ -27,6 +49,7 @@ class Settings:
     rasa_venv: Path
     host: str
     rasa_port: int
+    rasa_zh_port: int  # the second Rasa server, for Mandarin conversations
     actions_port: int
     web_port: int
     redis_url: str | None  # None: start the embedded redis-server
@@ -42,6 +65,7 @@ class Settings:
             rasa_venv=Path(os.environ.get("DUEBOT_RASA_VENV", root / ".venv-rasa")),
             host=os.environ.get("DUEBOT_HOST", "127.0.0.1"),
             rasa_port=_int("DUEBOT_RASA_PORT", 5005),
+            rasa_zh_port=_int("DUEBOT_RASA_ZH_PORT", 5006),
             actions_port=_int("DUEBOT_ACTIONS_PORT", 5055),
             web_port=_int("DUEBOT_WEB_PORT", 8080),
             redis_url=os.environ.get("REDIS_URL") or None,
@@ -75,6 +99,20 @@ class Settings:
     @property
     def rasa_url(self) -> str:
         return f"http://{self.host}:{self.rasa_port}"
+
+    def rasa_url_for(self, language: str) -> str:
+        return self.rasa_url if language == DEFAULT_LANGUAGE else f"http://{self.host}:{self.rasa_zh_port}"
+
+    @property
+    def served_languages(self) -> tuple[str, ...]:
+        """Languages with a running Rasa server: `duebot serve` tells its services in DUEBOT_SERVED_LANGUAGES
+        (zh only when a zh model exists); without it, only the default language is assumed."""
+        raw = os.environ.get("DUEBOT_SERVED_LANGUAGES") or DEFAULT_LANGUAGE
+        served = tuple(x.strip() for x in raw.split(",") if x.strip())
+        unknown = [x for x in served if x not in LANGUAGES]
+        if unknown:
+            raise ValueError(f"DUEBOT_SERVED_LANGUAGES: unknown language {unknown[0]!r} (expected {LANGUAGES})")
+        return served if DEFAULT_LANGUAGE in served else (DEFAULT_LANGUAGE, *served)
 
 
 @dataclass(frozen=True)

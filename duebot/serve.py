@@ -8,6 +8,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,17 +48,27 @@ class Stack:
         self.stopping = threading.Event()
         self.redis: RedisAddress | None = None
         self.endpoints_ready = False
+        self.served_languages = "en"  # told to the web service, whose channels route by language
 
     def _log(self, name: str) -> Path:
         return self.settings.log_dir / f"{name}.log"
 
     def _launch(self, spec: ServiceSpec, url: str) -> RunningService:
-        service = start(spec)
-        self.services.append(service)
-        took = wait_ready(service)
-        self.endpoints.append(Endpoint(spec.name, url, spec.log_path))
-        self.say(f"{spec.name:<8} ready in {took:5.1f}s  {url}  (pid {service.pid}, log {spec.log_path})")
-        return service
+        return self._launch_together([(spec, url)])[0]
+
+    def _launch_together(self, specs: list[tuple[ServiceSpec, str]]) -> list[RunningService]:
+        """Start the services at once, then wait for each: two Rasa servers load their models side by side."""
+        started, t0 = [], time.monotonic()
+        for spec, url in specs:
+            service = start(spec)
+            self.services.append(service)
+            self.endpoints.append(Endpoint(spec.name, url, spec.log_path))
+            started.append(service)
+        for service, (spec, url) in zip(started, specs, strict=True):
+            wait_ready(service)
+            took = time.monotonic() - t0
+            self.say(f"{spec.name:<8} ready in {took:5.1f}s  {url}  (pid {service.pid}, log {spec.log_path})")
+        return started
 
     def start_all(self) -> None:
         s = self.settings
@@ -108,17 +119,18 @@ class Stack:
         ), emotion_url)
 
         # Rasa answers 200 with an empty reply when Redis is down, so Redis was checked above.
-        self._launch(ServiceSpec(
-            name="rasa",
-            argv=[str(s.rasa_bin), "run", "--enable-api", "--model", str(model),
-                  "--endpoints", str(s.bot_dir / "endpoints.yml"),
-                  "--credentials", str(s.bot_dir / "credentials.yml"),
-                  "--interface", s.host, "--port", str(s.rasa_port)],
-            log_path=self._log("rasa"),
-            ready=_http_ok(f"{s.rasa_url}/status"),
-            env={**rasa_env(), **self._rasa_redis_env(actions_url), "DUEBOT_EMOTION_URL": emotion_url},
-            cwd=s.bot_dir,
-        ), s.rasa_url)
+        # A second Rasa server holds Mandarin conversations, on the same Redis (trackers, locks, evidence broker)
+        # and action server; the channels send each conversation to its account's language (channels/sms_rasa.py).
+        rasa = [(self._rasa_spec("rasa", model, s.rasa_port, actions_url, emotion_url), s.rasa_url)]
+        zh_model = model_path(s, language="zh")
+        if zh_model.exists():
+            rasa.append((self._rasa_spec("rasa-zh", zh_model, s.rasa_zh_port, actions_url, emotion_url),
+                         s.rasa_url_for("zh")))
+        else:
+            self.say(f"rasa-zh  skipped: no zh model for the current training data ({zh_model.name}); zh accounts "
+                     "are talked to in English until `duebot train --lang zh` has run")
+        self._launch_together(rasa)
+        self.served_languages = ",".join(["en", *(["zh"] if len(rasa) > 1 else [])])
 
         web_url = f"http://{s.host}:{s.web_port}"
         self._launch(ServiceSpec(
@@ -127,7 +139,7 @@ class Stack:
                   "--host", s.host, "--port", str(s.web_port)],
             log_path=self._log("web"),
             ready=_http_ok(f"{web_url}/health"),
-            env={"REDIS_URL": self.redis.url},
+            env={"REDIS_URL": self.redis.url, "DUEBOT_SERVED_LANGUAGES": self.served_languages},
         ), web_url)
 
         # A campaign worker; run more of them (here or on other machines) against the same Redis to scale.
@@ -140,6 +152,20 @@ class Stack:
             ready_timeout=60,
         ), "campaign worker")
         self._write_state()
+
+    def _rasa_spec(self, name: str, model: Path, port: int, actions_url: str, emotion_url: str) -> ServiceSpec:
+        s = self.settings
+        return ServiceSpec(
+            name=name,
+            argv=[str(s.rasa_bin), "run", "--enable-api", "--model", str(model),
+                  "--endpoints", str(s.bot_dir / "endpoints.yml"),
+                  "--credentials", str(s.bot_dir / "credentials.yml"),
+                  "--interface", s.host, "--port", str(port)],
+            log_path=self._log(name),
+            ready=_http_ok(f"http://{s.host}:{port}/status"),
+            env={**rasa_env(), **self._rasa_redis_env(actions_url), "DUEBOT_EMOTION_URL": emotion_url},
+            cwd=s.bot_dir,
+        )
 
     @staticmethod
     def _emotion_port() -> int:

@@ -7,7 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from duebot.config import Settings
 from duebot.voice.asr import AsrEngine, load_engine
+from duebot.voice.config import voice_models
 from duebot.voice.dialogue import Dialogue, RasaRestDialogue
 from duebot.voice.evidence import EvidenceSink, MemoryEvidenceSink
 from duebot.voice.session import CallSession, CallTransport, VoiceConfig
@@ -34,20 +36,26 @@ class VoiceRuntime:
     evidence: EvidenceSink = field(default_factory=MemoryEvidenceSink)
     config: VoiceConfig = field(default_factory=VoiceConfig)
     reserve_contact: ReserveContact = allow_all
+    language: str | None = None  # set from the models: the dialogue is told, so prompts match the voice
 
     @classmethod
     def from_env(cls, evidence: EvidenceSink | None = None, reserve_contact: ReserveContact = allow_all,
-                 rasa_url: str | None = None) -> VoiceRuntime:
-        """DUEBOT_VOSK_MODEL selects Vosk; otherwise the packaged Whisper tiny.en. Piper voice overridable."""
-        asr = load_engine(os.environ.get("DUEBOT_VOSK_MODEL") or None, os.environ.get("DUEBOT_WHISPER_MODEL") or None,
+                 rasa_url: str | None = None, language: str | None = None) -> VoiceRuntime:
+        """The models of `language` (DUEBOT_VOICE_LANGUAGE, default en), checked first (voice/config.py):
+        English: DUEBOT_VOSK_MODEL selects Vosk, otherwise the packaged Whisper tiny.en; Piper voice overridable.
+        Mandarin: DUEBOT_VOSK_MODEL_ZH and DUEBOT_PIPER_VOICE_ZH, and the zh Rasa server."""
+        models = voice_models(language)
+        asr = load_engine(models.vosk_model, models.whisper_model,
                           workers=int(os.environ.get("DUEBOT_ASR_WORKERS", "2")))
-        tts = PiperTts(os.environ.get("DUEBOT_PIPER_VOICE") or None)
-        url = rasa_url or os.environ.get("DUEBOT_RASA_URL") or \
-            f"http://{os.environ.get('DUEBOT_HOST', '127.0.0.1')}:{os.environ.get('DUEBOT_RASA_PORT', '5005')}"
-        return cls(asr, tts, RasaRestDialogue(url), evidence or MemoryEvidenceSink(), VoiceConfig(), reserve_contact)
+        tts = PiperTts(models.piper_voice)
+        url = rasa_url or os.environ.get("DUEBOT_RASA_URL") or Settings.from_env().rasa_url_for(models.language)
+        return cls(asr, tts, RasaRestDialogue(url), evidence or MemoryEvidenceSink(), VoiceConfig(), reserve_contact,
+                   models.language)
 
     def session(self, call_id: str, transport: CallTransport, *, direction: str, sender: str | None = None,
                 metadata: dict[str, Any] | None = None) -> CallSession:
+        if self.language is not None:  # a Mandarin voice talks Mandarin whatever the account says, and vice versa
+            metadata = {**(metadata or {}), "language": self.language}
         return CallSession(call_id, transport, self.asr, self.tts, self.dialogue, self.evidence, self.config,
                            direction=direction, sender=sender, metadata=metadata)
 

@@ -14,10 +14,10 @@ from typing import Any
 from rasa_sdk.events import ActionExecuted, SessionStarted
 
 from duebot.actions import deescalation
-from duebot.actions.parsing import ParsedDate, parse_amount, parse_date, parse_digits
+from duebot.actions.parsing import ParsedDate
 from duebot.actions.registry import action
 from duebot.actions.strategy import segment_rules
-from duebot.actions.turn import Turn, day, evidence, store
+from duebot.actions.turn import Turn, evidence, store
 from duebot.payments import make_link
 
 # Requests honoured whatever the bot is waiting for.
@@ -38,6 +38,7 @@ def _session_start(turn: Turn) -> None:
         turn.set("account_id", str(metadata["account_id"]))
     if metadata.get("channel"):
         turn.set("channel", str(metadata["channel"]))
+    turn.set("language", turn.language)  # after the carry-over: this session's channel or account decides
     turn.events.append(ActionExecuted("action_listen"))
 
 
@@ -112,8 +113,8 @@ def _schedule(turn: Turn) -> list[dict[str, str]]:
 
 
 def _say_schedule(turn: Turn, schedule: list[dict[str, str]]) -> str:
-    return ", ".join(f"{turn.money(Decimal(p['amount']))} on {day(dt.date.fromisoformat(p['due_date']))}"
-                     for p in schedule)
+    return turn.locale.schedule((dt.date.fromisoformat(p["due_date"]), turn.money(Decimal(p["amount"])))
+                                for p in schedule)
 
 
 def _check_date(turn: Turn, parsed: ParsedDate) -> dt.date | None:
@@ -121,7 +122,7 @@ def _check_date(turn: Turn, parsed: ParsedDate) -> dt.date | None:
     assert turn.account is not None
     if parsed.ambiguous:
         a, b = parsed.ambiguous
-        turn.say("utter_date_ambiguous", option_a=day(a), option_b=day(b))
+        turn.say("utter_date_ambiguous", option_a=turn.day(a), option_b=turn.day(b))
         return None
     if parsed.date is None:
         turn.say("utter_date_not_understood")
@@ -132,7 +133,7 @@ def _check_date(turn: Turn, parsed: ParsedDate) -> dt.date | None:
     horizon = int(turn.strategy["promise_horizon_days"].get(turn.account.pack, 30))
     latest = turn.today + dt.timedelta(days=horizon)
     if parsed.date > latest:
-        turn.say("utter_date_too_far", latest=day(latest))
+        turn.say("utter_date_too_far", latest=turn.day(latest))
         return None
     return parsed.date
 
@@ -148,8 +149,7 @@ def _send_link(turn: Turn, amount: Decimal) -> None:
 
 
 def _offer_options(turn: Turn) -> None:
-    turn.say("utter_offer_options",
-             plan_option=", split it into three interest-free payments" if _plan_eligible(turn) else "")
+    turn.say("utter_offer_options", plan_option=turn.locale.plan_option if _plan_eligible(turn) else "")
     turn.expect("settle", {})
 
 
@@ -158,10 +158,10 @@ def _verify(turn: Turn) -> None:
     assert turn.account is not None
     factor = turn.strategy["verification"]["factor"]
     if factor == "birth_date":
-        given = parse_date(turn.text, turn.today, future=False).date
+        given = turn.parse_date(future=False).date
         ok = given is not None and given == turn.account.birth_date
     else:
-        ok = parse_digits(turn.text)[-4:] == (turn.account.id_last4 or "") and turn.account.id_last4 is not None
+        ok = turn.parse_digits()[-4:] == (turn.account.id_last4 or "") and turn.account.id_last4 is not None
     if ok:
         turn.set("verified", True)
         _record(turn, "identity_verified", factor=factor)
@@ -182,9 +182,9 @@ def _verify(turn: Turn) -> None:
 
 def _disclose(turn: Turn) -> None:
     assert turn.account is not None
-    notice = turn.strategy["collector_notice"].get(turn.account.pack, "")
+    notice = turn.locale.strategy_value(turn.strategy, "collector_notice").get(turn.account.pack, "")
     turn.say("utter_disclosure", collector_notice=notice, amount=turn.money(turn.account.amount_due),
-             deadline=day(turn.deadline))
+             deadline=turn.day(turn.deadline))
     _record(turn, "disclosure", amount=turn.account.amount_due, deadline=turn.deadline.isoformat())
     if turn.days_overdue > int(turn.strategy["legal_track_days"]):
         turn.say("utter_legal_track", legal_days=turn.strategy["legal_track_days"])
@@ -195,12 +195,12 @@ def _disclose(turn: Turn) -> None:
 # --- the awaited value, whatever intent NLU saw ----------------------------------------------------------
 def _value_present(turn: Turn, awaiting: str) -> bool:
     if awaiting == "verification":
-        return bool(parse_digits(turn.text)) or parse_date(turn.text, turn.today, future=False).date is not None
+        return bool(turn.parse_digits()) or turn.parse_date(future=False).date is not None
     if awaiting in ("promise_date", "partial_date", "callback_time"):
-        parsed = parse_date(turn.text, turn.today)
+        parsed = turn.parse_date()
         return parsed.date is not None or parsed.ambiguous is not None
     if awaiting == "partial_amount":
-        return parse_amount(turn.text) is not None
+        return turn.parse_amount() is not None
     return awaiting == "dispute_details"
 
 
@@ -304,9 +304,9 @@ def handle_inform(turn: Turn) -> None:
     awaiting = turn.awaiting
     if awaiting == "right_party" and turn.account is not None:
         _ask_factor(turn)  # "this is John speaking"
-    elif not turn.verified and parse_digits(turn.text) and turn.account is not None:
+    elif not turn.verified and turn.parse_digits() and turn.account is not None:
         _verify(turn)
-    elif turn.verified and parse_date(turn.text, turn.today).date and awaiting == "settle":
+    elif turn.verified and turn.parse_date().date and awaiting == "settle":
         _promise(turn)
     else:
         turn.say("utter_default")
@@ -315,7 +315,7 @@ def handle_inform(turn: Turn) -> None:
 @action("action_who_is_calling")
 def who_is_calling(turn: Turn) -> None:
     if turn.verified and turn.account is not None:
-        turn.say("utter_amount", amount=turn.money(turn.account.amount_due), deadline=day(turn.deadline))
+        turn.say("utter_amount", amount=turn.money(turn.account.amount_due), deadline=turn.day(turn.deadline))
     else:
         turn.say("utter_who_is_calling_unverified")
 
@@ -325,7 +325,7 @@ def who_is_calling(turn: Turn) -> None:
 def ask_amount(turn: Turn) -> None:
     if _require_verified(turn):
         assert turn.account is not None
-        turn.say("utter_amount", amount=turn.money(turn.account.amount_due), deadline=day(turn.deadline))
+        turn.say("utter_amount", amount=turn.money(turn.account.amount_due), deadline=turn.day(turn.deadline))
 
 
 @action("action_wrong_number")
@@ -367,7 +367,7 @@ def promise_to_pay(turn: Turn) -> None:
 
 def _promise(turn: Turn) -> None:
     assert turn.account is not None
-    parsed = parse_date(turn.text, turn.today)
+    parsed = turn.parse_date()
     if parsed.date is None and parsed.ambiguous is None and turn.awaiting != "promise_date":
         turn.say("utter_ask_promise_date", amount=turn.money(turn.account.amount_due))
         turn.expect("promise_date", {"type": "promise"})
@@ -377,7 +377,7 @@ def _promise(turn: Turn) -> None:
         turn.expect("promise_date", {"type": "promise"})
         return
     amount = turn.account.amount_due
-    turn.say("utter_confirm_promise", amount=turn.money(amount), date=day(date))
+    turn.say("utter_confirm_promise", amount=turn.money(amount), date=turn.day(date))
     turn.expect("confirm", {"type": "promise", "amount": str(amount), "date": date.isoformat()})
 
 
@@ -408,7 +408,7 @@ def partial_payment(turn: Turn) -> None:
 
 def _partial(turn: Turn, pending: dict[str, Any]) -> None:
     assert turn.account is not None
-    part = parse_amount(turn.text)
+    part = turn.parse_amount()
     if part is None or part <= 0:
         turn.say("utter_ask_partial_amount" if turn.awaiting != "partial_amount" else "utter_amount_not_understood")
         turn.expect("partial_amount", {"type": "partial"})
@@ -420,7 +420,7 @@ def _partial(turn: Turn, pending: dict[str, Any]) -> None:
         turn.expect(None)
         return
     pending = {"type": "partial", "part": str(part)}
-    if parse_date(turn.text, turn.today).date is not None:
+    if turn.parse_date().date is not None:
         _partial_rest_date(turn, pending)
         return
     turn.say("utter_ask_partial_rest_date", rest=turn.money(turn.account.amount_due - part))
@@ -429,13 +429,13 @@ def _partial(turn: Turn, pending: dict[str, Any]) -> None:
 
 def _partial_rest_date(turn: Turn, pending: dict[str, Any]) -> None:
     assert turn.account is not None
-    date = _check_date(turn, parse_date(turn.text, turn.today))
+    date = _check_date(turn, turn.parse_date())
     if date is None:
         turn.expect("partial_date", pending)
         return
     part = Decimal(pending["part"])
     rest = turn.account.amount_due - part
-    turn.say("utter_confirm_partial", part=turn.money(part), rest=turn.money(rest), date=day(date))
+    turn.say("utter_confirm_partial", part=turn.money(part), rest=turn.money(rest), date=turn.day(date))
     turn.expect("confirm", {**pending, "rest": str(rest), "date": date.isoformat()})
 
 
@@ -449,7 +449,7 @@ def _commit(turn: Turn, pending: dict[str, Any]) -> None:
         date = dt.date.fromisoformat(pending["date"])
         store().add_promise(turn.account.id, Decimal(pending["amount"]), date, turn.conversation_id,
                             needs_review=review)
-        turn.say("utter_promise_recorded", amount=turn.money(Decimal(pending["amount"])), date=day(date))
+        turn.say("utter_promise_recorded", amount=turn.money(Decimal(pending["amount"])), date=turn.day(date))
     elif kind == "plan":
         store().add_plan(turn.account.id, pending["schedule"], turn.conversation_id, needs_review=review)
         turn.say("utter_plan_recorded", schedule=_say_schedule(turn, pending["schedule"]))
@@ -459,7 +459,7 @@ def _commit(turn: Turn, pending: dict[str, Any]) -> None:
         store().add_promise(turn.account.id, Decimal(pending["rest"]), date, turn.conversation_id,
                             kind="partial_rest", needs_review=review)
         turn.say("utter_partial_recorded", part=turn.money(Decimal(pending["part"])),
-                 rest=turn.money(Decimal(pending["rest"])), date=day(date))
+                 rest=turn.money(Decimal(pending["rest"])), date=turn.day(date))
     if review:
         store().set_status(turn.account.id, "human_review")
         _record(turn, "human_review", reason="amount_or_segment", outcome=kind)
@@ -476,10 +476,11 @@ DISPUTE_REASONS = {
 }
 
 
-def _dispute_reason(text: str) -> str:
+def _dispute_reason(turn: Turn, text: str) -> str:
     lowered = text.lower()
+    extra = turn.locale.dispute_words()  # the conversation language's own words (bot/locales/)
     for reason, words in DISPUTE_REASONS.items():
-        if any(word in lowered for word in words):
+        if any(word in lowered for word in (*words, *extra.get(reason, ()))):
             return reason
     return "unrecognised_charges"
 
@@ -489,12 +490,12 @@ def _dispute_reason(text: str) -> str:
 def dispute(turn: Turn) -> None:
     if _require_verified(turn):
         turn.say("utter_ask_dispute_details")
-        turn.expect("dispute_details", {"type": "dispute", "reason": _dispute_reason(turn.text)})
+        turn.expect("dispute_details", {"type": "dispute", "reason": _dispute_reason(turn, turn.text)})
 
 
 def _open_dispute(turn: Turn, reason: str, details: str) -> None:
     assert turn.account is not None
-    reason = _dispute_reason(details) if reason == "unrecognised_charges" else reason
+    reason = _dispute_reason(turn, details) if reason == "unrecognised_charges" else reason
     case = store().open_dispute(turn.account.id, reason, details, turn.conversation_id)
     _record(turn, "dispute", case_number=case.case_number, reason=reason, details=details)
     turn.say("utter_already_paid" if reason == "already_paid" else "utter_dispute_opened",
@@ -555,13 +556,13 @@ def callback_later(turn: Turn) -> None:
 
 
 def _callback(turn: Turn) -> None:
-    parsed = parse_date(turn.text, turn.today)
+    parsed = turn.parse_date()
     if parsed.date is None:
         turn.say("utter_ask_callback_time")
         turn.expect("callback_time", {})
         return
     _record(turn, "callback", date=parsed.date.isoformat())
-    turn.say("utter_callback_recorded", date=day(parsed.date))
+    turn.say("utter_callback_recorded", date=turn.day(parsed.date))
     turn.set("outcome", turn.slot("outcome") or "callback")
     turn.expect(None)
 

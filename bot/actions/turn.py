@@ -18,11 +18,14 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from duebot.accounts.models import Account
 from duebot.accounts.store import AccountStore
+from duebot.actions import parsing, parsing_zh
+from duebot.actions.locale import Locale, load_locale
+from duebot.actions.parsing import ParsedDate
 from duebot.actions.strategy import load_strategy
+from duebot.config import LANGUAGES, conversation_language
 from duebot.evidence.inbox import EvidenceInbox
 
 logger = logging.getLogger(__name__)
-CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CNY": "¥"}
 
 
 @lru_cache(maxsize=1)
@@ -40,14 +43,18 @@ def evidence() -> EvidenceInbox | None:
     return EvidenceInbox(redis.Redis.from_url(url))
 
 
-def money(amount: Decimal, currency: str) -> str:
-    symbol = CURRENCY_SYMBOLS.get(currency)
-    text = f"{amount:,.2f}"
-    return f"{symbol}{text}" if symbol else f"{text} {currency}"
+def _metadata(tracker: Tracker) -> list[dict[str, Any]]:
+    found = [tracker.latest_message.get("metadata") or {}, tracker.get_slot("session_started_metadata") or {}]
+    return [m for m in found if isinstance(m, dict)]
 
 
-def day(date: dt.date) -> str:
-    return f"{date:%A} {date.day} {date:%B}"
+def language_from(tracker: Tracker, account: Account | None) -> str:
+    """The channel routed this message to the Rasa server of a language and says so in the metadata (its
+    decision: the account's language when that model is served); without a channel's word, the account decides."""
+    for metadata in _metadata(tracker):
+        if metadata.get("language") in LANGUAGES:
+            return str(metadata["language"])
+    return conversation_language(account.language if account else None)
 
 
 def account_id_from(tracker: Tracker) -> str | None:
@@ -66,16 +73,26 @@ class Turn:
     tracker: Tracker
     account: Account | None
     strategy: dict[str, Any]
+    language: str = "en"
     events: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def build(cls, dispatcher: CollectingDispatcher, tracker: Tracker) -> Turn:
         account_id = account_id_from(tracker)
         account = store().get_account(account_id) if account_id else None
-        turn = cls(dispatcher, tracker, account, load_strategy())
+        language = language_from(tracker, account)
+        turn = cls(dispatcher, tracker, account, load_strategy(), language)
         if account_id and tracker.get_slot("account_id") != account_id:
             turn.set("account_id", account_id)
+        if tracker.get_slot("language") != language:
+            # Responses pick their variation from this slot. Rasa renders an action's responses before the
+            # action's own events apply, so action_session_start sets it before the first answer.
+            turn.set("language", language)
         return turn
+
+    @property
+    def locale(self) -> Locale:
+        return load_locale(self.language)
 
     # --- reading -------------------------------------------------------------------------------------
     @property
@@ -114,13 +131,29 @@ class Turn:
     def awaiting(self) -> str | None:
         return self.slot("awaiting")
 
+    # --- what the subscriber said, read in the conversation's language ----------------------------------
+    def parse_date(self, *, future: bool = True) -> ParsedDate:
+        module = parsing_zh if self.language == "zh" else parsing
+        return module.parse_date(self.text, self.today, future=future)
+
+    def parse_amount(self) -> Decimal | None:
+        if self.language == "zh":  # "一半" needs the balance
+            return parsing_zh.parse_amount(self.text, self.account.amount_due if self.account else None)
+        return parsing.parse_amount(self.text)
+
+    def parse_digits(self) -> str:
+        return (parsing_zh if self.language == "zh" else parsing).parse_digits(self.text)
+
     # --- account facts, as the bot says them ------------------------------------------------------------
     @property
     def first_name(self) -> str:
-        return self.account.name.split()[0] if self.account else "the account holder"
+        return self.account.name.split()[0] if self.account else str(self.locale.data["account_holder"])
 
     def money(self, amount: Decimal) -> str:
-        return money(amount, self.account.currency if self.account else "USD")
+        return self.locale.money(amount, self.account.currency if self.account else "USD")
+
+    def day(self, date: dt.date) -> str:
+        return self.locale.day(date)
 
     @property
     def deadline(self) -> dt.date:
@@ -133,7 +166,8 @@ class Turn:
     @property
     def common(self) -> dict[str, str]:
         """Variables every response may use."""
-        return {"operator": self.strategy["operator"], "callback_number": self.strategy["callback_number"],
+        return {"operator": self.locale.strategy_value(self.strategy, "operator"),
+                "callback_number": self.locale.strategy_value(self.strategy, "callback_number"),
                 "first_name": self.first_name}
 
     # --- writing ------------------------------------------------------------------------------------
