@@ -127,10 +127,22 @@ def serve() -> None:
 def shell(
     url: str = typer.Option(None, help="Rasa server URL; default from DUEBOT_RASA_PORT."),
     sender: str = typer.Option(None, help="Conversation id; a new one by default."),
+    account: str = typer.Option(None, help="Talk as this account (its language picks the Rasa server)."),
 ) -> None:
     """Talk to the running bot in the terminal through its REST webhook (start it with `duebot serve`)."""
     settings = Settings.from_env()
-    base = url or settings.rasa_url
+    metadata: dict[str, str] = {}
+    language = "en"
+    if account:
+        from duebot.accounts.store import AccountStore
+        from duebot.config import conversation_language
+
+        found = AccountStore().get_account(account)
+        if found is None:
+            raise typer.BadParameter(f"no account {account!r} in the account store", param_hint="--account")
+        language = conversation_language(found.language)
+        metadata = {"account_id": account, "channel": "chat", "language": language}
+    base = url or settings.rasa_url_for(language)
     sender = sender or f"shell-{uuid.uuid4().hex[:8]}"
     console.print(f"[dim]talking to {base} as {sender}; an empty line or Ctrl-D ends[/dim]")
     with httpx.Client(base_url=base, timeout=30.0) as client:
@@ -142,7 +154,8 @@ def shell(
             if not text.strip():
                 break
             try:
-                response = client.post("/webhooks/rest/webhook", json={"sender": sender, "message": text})
+                body = {"sender": sender, "message": text, **({"metadata": metadata} if metadata else {})}
+                response = client.post("/webhooks/rest/webhook", json=body)
                 response.raise_for_status()
             except httpx.HTTPError as exc:
                 console.print(f"[red]the bot at {base} did not answer ({exc}); is `duebot serve` running?[/red]")

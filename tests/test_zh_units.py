@@ -149,3 +149,27 @@ def test_chinese_texts_and_the_cn_packs_opt_out() -> None:
                                                                         help_contact="拨打10000")
     for language, texts in load_texts().items():
         assert set(texts) == {"opt_out", "opt_in", "help", "reminder"}, language
+
+
+def test_the_shell_talks_as_an_account_in_its_language(tmp_path) -> None:
+    """`duebot shell --account Z-1` goes to the zh Rasa port; an unknown account is a clear error."""
+    import os
+    import subprocess
+    import sys
+
+    from duebot.accounts.importer import import_csv
+    from duebot.accounts.store import AccountStore
+    from tests.conftest import free_port
+
+    report = import_csv(PROJECT_ROOT / "tests" / "fixtures" / "accounts_zh.csv",
+                        AccountStore(f"sqlite:///{tmp_path / 'duebot.sqlite3'}"))
+    assert report.created == 4
+    zh_port = free_port()
+    env = {**os.environ, "DUEBOT_DATA_DIR": str(tmp_path), "DUEBOT_RASA_ZH_PORT": str(zh_port)}
+    shell = [sys.executable, "-m", "duebot.cli", "shell"]
+    result = subprocess.run([*shell, "--account", "Z-1"], input="你好\n", capture_output=True, text=True, env=env,
+                            timeout=60)
+    assert result.returncode == 1 and f"127.0.0.1:{zh_port}" in result.stdout, result.stdout  # nothing listens
+    result = subprocess.run([*shell, "--account", "nobody"], input="", capture_output=True, text=True, env=env,
+                            timeout=60)
+    assert result.returncode == 2 and "no account 'nobody'" in result.stderr + result.stdout
