@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -104,3 +105,21 @@ def test_sessions_rotate_and_expire_unmask(redis_address: RedisAddress) -> None:
     assert sessions.unmasked(user, "sms:A-1") and not sessions.unmasked(user, "sms:A-2")
     assert 0 < redis_client.ttl(f"duebot:console:unmask:{user.sid}:sms:A-1") <= 15 * 60
     assert sessions.end_user("qa1") == 1 and sessions.get(user.token) is None
+
+
+def test_log_reader_serves_a_snapshot_and_refreshes_it_in_the_background(tmp_path: Path) -> None:
+    from duebot.console.evidence_view import LogReader
+
+    reader = LogReader(tmp_path / "ev")
+    assert reader.log() is None  # no log yet: the pages say so instead of failing
+    body = {"speaker": "bot", "channel": "sms", "started_at": "t", "ended_at": "t"}
+    with EvidenceLog.open(tmp_path / "ev") as log:
+        log.append("turn", body, conversation_id="c1")
+        first = reader.log()
+        assert first is not None and first.size == 1
+        log.append("turn", body, conversation_id="c1")
+        deadline = time.monotonic() + 10
+        while reader.log().size < 2:  # the request path never blocks on the reopen
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    assert len(reader.log().records_for("c1")) == 2
