@@ -19,7 +19,7 @@ import redis
 from duebot.accounts.importer import import_csv
 from duebot.accounts.store import AccountStore
 from duebot.actions.locale import load_locale
-from duebot.channels import twilio_sms
+from duebot.channels import twilio_sms, webchat
 from duebot.channels.sms_rasa import RasaClient, RasaRouter
 from duebot.channels.sms_segments import segment_info
 from duebot.channels.sms_sender import SmsSender, twilio_client
@@ -75,6 +75,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_address) -> Iterator[S
     store = AccountStore(f"sqlite:///{served.data_dir / 'duebot.sqlite3'}")
     app = create_app()
     app.include_router(twilio_sms.router)
+    app.include_router(webchat.router)
     server = ServerThread(app)
     try:
         assert "rasa-zh" in served.state(), "duebot serve did not start the zh Rasa server"
@@ -83,6 +84,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_address) -> Iterator[S
             router = RasaRouter({"en": RasaClient(served.rasa), "zh": RasaClient(zh_url)})
             channel = twilio_sms.SmsChannel(settings_sms, store, client, router, EvidenceInbox(client))
             app.dependency_overrides[twilio_sms.get_channel] = lambda: channel
+            chat = webchat.ChatChannel(router, client, store=store)  # the account's language picks the server
+            app.dependency_overrides[webchat.get_chat] = lambda: chat
             # noon in Shanghai: inside the cn pack's 08:00-22:00
             noon = dt.datetime.now(SHANGHAI).replace(hour=12, minute=0, second=0, microsecond=0).timestamp()
             gate = LiveGate(client, "cn", sink=JsonlAuditSink(tmp / "gate.jsonl"), prefix=f"zh:{time.time_ns()}")
@@ -146,6 +149,20 @@ def test_the_td_keyword_answers_in_chinese_and_holds_every_contact(stack: Stack)
     assert stack.text(phone, "你好", transcript) == "", transcript  # opted out: no answer at all
     refused = stack.sender.send_reminder("Z-4")
     assert not refused.sent and "OPTED_OUT" in refused.reasons, refused
+
+
+def test_web_chat_routes_a_zh_account_to_the_zh_server(stack: Stack) -> None:
+    token = webchat.make_token("Z-3")
+
+    def say(text: str) -> str:
+        reply = httpx.post(f"{stack.server.url}/chat/api/message", json={"text": text},
+                           headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        assert reply.status_code == 200, reply.text
+        return " ".join(m["text"] for m in reply.json()["messages"])
+
+    assert "身份证号码的最后四位" in say("您好")
+    assert "身份已核实" in say("四四七二")
+    assert "您将在" in say("15号前能还清")
 
 
 class ZhChat:
