@@ -104,6 +104,19 @@ class Settings:
         return self.rasa_url if language == DEFAULT_LANGUAGE else f"http://{self.host}:{self.rasa_zh_port}"
 
     @property
+    def languages_to_serve(self) -> tuple[str, ...]:
+        """DUEBOT_LANGUAGES (e.g. `en`): the languages `duebot serve` starts a Rasa server for, when their model
+        exists; every language by default. The default language is always served."""
+        raw = os.environ.get("DUEBOT_LANGUAGES")
+        if not raw:
+            return LANGUAGES
+        wanted = {part.strip() for part in raw.split(",") if part.strip()}
+        if unknown := wanted - set(LANGUAGES):
+            raise ValueError(f"DUEBOT_LANGUAGES: unknown language {', '.join(sorted(unknown))} "
+                             f"(known: {', '.join(LANGUAGES)})")
+        return tuple(lang for lang in LANGUAGES if lang in wanted or lang == DEFAULT_LANGUAGE)
+
+    @property
     def served_languages(self) -> tuple[str, ...]:
         """Languages with a running Rasa server: `duebot serve` tells its services in DUEBOT_SERVED_LANGUAGES
         (zh only when a zh model exists); without it, only the default language is assumed."""

@@ -123,7 +123,9 @@ class Stack:
         # and action server; the channels send each conversation to its account's language (channels/sms_rasa.py).
         rasa = [(self._rasa_spec("rasa", model, s.rasa_port, actions_url, emotion_url), s.rasa_url)]
         zh_model = model_path(s, language="zh")
-        if zh_model.exists():
+        if "zh" not in s.languages_to_serve:
+            self.say("rasa-zh  not started: DUEBOT_LANGUAGES leaves Mandarin out; zh accounts are talked to in English")
+        elif zh_model.exists():
             rasa.append((self._rasa_spec("rasa-zh", zh_model, s.rasa_zh_port, actions_url, emotion_url),
                          s.rasa_url_for("zh")))
         else:

@@ -55,6 +55,7 @@ def start_serve(tmp_path: Path, extra_env: dict[str, str], prepare=None) -> Serv
         "DUEBOT_ACTIONS_PORT": str(free_port()),
         "DUEBOT_WEB_PORT": str(free_port()),
         "DUEBOT_REDIS_PORT": str(free_port()),
+        "DUEBOT_LANGUAGES": "en",  # a Mandarin server costs 1.3 GB and a minute: only the zh tests ask for it
         **extra_env,
     }
     if "REDIS_URL" not in extra_env:

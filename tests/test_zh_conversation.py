@@ -69,13 +69,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_address) -> Iterator[S
     tmp = tmp_path_factory.mktemp("zh-conversation")
     zh_port = free_port()
     served = start_serve(tmp, {"REDIS_URL": redis_address.url, "DUEBOT_RASA_ZH_PORT": str(zh_port),
-                               "DUEBOT_EVIDENCE_ASSESS_AFTER": "2"}, prepare=_import_zh_accounts)
+                               "DUEBOT_LANGUAGES": "en,zh", "DUEBOT_EVIDENCE_ASSESS_AFTER": "2"},
+                         prepare=_import_zh_accounts)
     zh_url = f"http://127.0.0.1:{zh_port}"
     client = redis.Redis(host=redis_address.host, port=redis_address.port)
     store = AccountStore(f"sqlite:///{served.data_dir / 'duebot.sqlite3'}")
     app = create_app()
-    app.include_router(twilio_sms.router)
-    app.include_router(webchat.router)
     server = ServerThread(app)
     try:
         assert "rasa-zh" in served.state(), "duebot serve did not start the zh Rasa server"
