@@ -38,9 +38,11 @@ print(json.dumps(out))
 
 class Stub(BaseHTTPRequestHandler):
     delay = 0.0
+    seen: list[tuple[float, str]] = []  # (arrival wall-clock time, text), shared by every stub server
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        Stub.seen.append((time.time(), body["text"]))
         time.sleep(self.delay)
         reply = json.dumps({"label": "angry", "score": 0.9, "scores": {"neutral": 0.1, "angry": 0.9,
                             "distressed": 0.0}, "negative": 0.9, "legal_threat": "lawyer" in body["text"],
@@ -93,6 +95,36 @@ def test_a_slow_service_costs_at_most_the_timeout_and_then_is_skipped(processed)
 
 def test_a_dead_service_means_no_emotion_not_a_failure(processed):
     assert processed[4]["emotion"] is None
+
+
+PREFETCH = """
+import json, sys, time
+sys.path.insert(0, "bot")
+from components.emotion_component import EmotionComponent, EmotionPrefetch
+from rasa.shared.nlu.training_data.message import Message
+config = {**EmotionComponent.get_default_config(), "url": sys.argv[1]}
+prefetch, collect = EmotionPrefetch(config), EmotionComponent(config)
+message = Message.build(text="you people are thieves")
+prefetch.process([message])
+time.sleep(0.3)  # the tokenizer, featurizers and DIET run here in Rasa
+collected_at = time.time()
+collect.process([message])
+print(json.dumps({"collected_at": collected_at,
+                  "emotion": message.as_dict(only_output_properties=True).get("emotion")}))
+"""
+
+
+def test_the_prefetch_asks_before_the_classifiers_run_and_once() -> None:
+    Stub.seen.clear()
+    with _stub(0.1) as url:
+        result = subprocess.run([str(RASA_PY), "-c", PREFETCH, url], cwd=SETTINGS.root, capture_output=True,
+                                text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["emotion"]["label"] == "angry"
+    asked = [at for at, text in Stub.seen if text == "you people are thieves"]
+    assert len(asked) == 1  # the collector used the prefetched answer instead of asking again
+    assert asked[0] < out["collected_at"]  # the service was working while the pipeline did
 
 
 BROKER = """
