@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 import typer
 
 from duebot.accounts.store import AccountStore
 from duebot.console.roles import Role, matrix_markdown
 from duebot.console.users import UserError, Users
+
+T = TypeVar("T")
 
 app = typer.Typer(help="The web console (/console on the web service): users and roles.", no_args_is_help=True)
 user_app = typer.Typer(help="Console users.", no_args_is_help=True)
@@ -19,17 +22,22 @@ def _users() -> Users:
     return Users(AccountStore())
 
 
+def _or_exit(action: Callable[[], T]) -> T:
+    """Run a user-store change; a refused one prints why and exits 2."""
+    try:
+        return action()
+    except UserError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
 @user_app.command("add")
 def add(username: str,
         role: Annotated[Role, typer.Option(help="admin, campaign_manager, qa_reviewer or auditor.")],
         password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
                                               help="At least 10 characters (asked for when not given).")]) -> None:
     """Add a user with a role."""
-    try:
-        user = _users().add(username, role.value, password)
-    except UserError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    user = _or_exit(lambda: _users().add(username, role.value, password))
     typer.echo(f"added {user.username} ({user.role.value})")
 
 
@@ -44,22 +52,14 @@ def list_users() -> None:
 @user_app.command("unlock")
 def unlock(username: str) -> None:
     """Clear a lock-out after too many failed logins."""
-    try:
-        _users().unlock(username)
-    except UserError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    _or_exit(lambda: _users().unlock(username))
     typer.echo(f"unlocked {username}")
 
 
 @user_app.command("disable")
 def disable(username: str) -> None:
     """Stop a user from logging in (sessions end at their next request)."""
-    try:
-        _users().set_active(username, False)
-    except UserError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+    _or_exit(lambda: _users().set_active(username, False))
     typer.echo(f"disabled {username}")
 
 

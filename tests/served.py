@@ -16,6 +16,7 @@ import pytest
 
 from duebot.accounts.store import AccountStore
 from duebot.config import Settings
+from duebot.evidence.log import EvidenceLog
 from tests.conftest import free_port
 
 REPO_MODELS = Settings.from_env().models_dir
@@ -120,3 +121,15 @@ class Chat:
     def verified(self) -> str:
         self("hello")
         return self("4472")
+
+
+def wait_for_evidence(served: Served, conversation_id: str, predicate, timeout: float = 30.0) -> list:  # noqa: ANN001
+    """The conversation's evidence records once `predicate(records)` holds (the writer drains the inbox)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with EvidenceLog.open(served.data_dir / "evidence", readonly=True) as log:
+            records = log.records_for(conversation_id)
+        if predicate(records):
+            return records
+        time.sleep(0.5)
+    pytest.fail(f"evidence for {conversation_id} not as expected after {timeout}s")

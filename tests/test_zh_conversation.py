@@ -26,14 +26,13 @@ from duebot.channels.sms_sender import SmsSender, twilio_client
 from duebot.channels.twilio_fake import FakeConfig, TwilioFake
 from duebot.config import Settings
 from duebot.evidence.inbox import EvidenceInbox
-from duebot.evidence.log import EvidenceLog
 from duebot.policies.audit import JsonlAuditSink
 from duebot.policies.reserve import LiveGate
 from duebot.training import model_path, rasa_env
 from duebot.web import create_app
 from tests.channels.conftest import ACCOUNT_SID, AUTH_TOKEN, FROM, ServerThread, sms_settings
 from tests.conftest import free_port
-from tests.served import Served, start_serve, stop_serve
+from tests.served import Served, start_serve, stop_serve, wait_for_evidence
 
 pytestmark = pytest.mark.rasa
 ZH_ACCOUNTS = Path(__file__).parent / "fixtures" / "accounts_zh.csv"
@@ -100,17 +99,6 @@ def _today() -> dt.date:
     return dt.datetime.now(SHANGHAI).date()
 
 
-def _evidence(served: Served, conversation_id: str, predicate, timeout: float = 30.0) -> list:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with EvidenceLog.open(served.data_dir / "evidence", readonly=True) as log:
-            records = log.records_for(conversation_id)
-        if predicate(records):
-            return records
-        time.sleep(0.5)
-    pytest.fail(f"evidence for {conversation_id} not as expected after {timeout}s")
-
-
 def test_chinese_sms_from_the_gated_reminder_to_a_recorded_promise(stack: Stack) -> None:
     reminder = stack.sender.send_reminder("Z-1")
     assert reminder.sent, reminder
@@ -133,7 +121,7 @@ def test_chinese_sms_from_the_gated_reminder_to_a_recorded_promise(stack: Stack)
     promise = [p for p in stack.store.promises("Z-1") if p.conversation_id == "sms:Z-1"]
     assert promise and promise[-1].due_date == next_friday and str(promise[-1].amount) == "210.00", transcript
     # One thread, one evidence conversation: the reminder, every Chinese turn, the outcomes, the three elements.
-    records = _evidence(stack.served, "sms:Z-1", lambda rs: any(r.kind == "three_elements" for r in rs))
+    records = wait_for_evidence(stack.served, "sms:Z-1", lambda rs: any(r.kind == "three_elements" for r in rs))
     assert any(r.kind == "turn" and r.body.get("message_sid") == reminder.sid for r in records)
     assert [r.body["type"] for r in records if r.kind == "outcome"] == ["identity_verified", "disclosure", "promise"]
     verdict = [r for r in records if r.kind == "three_elements"][-1].body

@@ -20,12 +20,11 @@ from duebot.channels.sms_rasa import RasaClient
 from duebot.channels.sms_sender import SmsSender, twilio_client
 from duebot.channels.twilio_fake import FakeConfig, TwilioFake
 from duebot.evidence.inbox import EvidenceInbox
-from duebot.evidence.log import EvidenceLog
 from duebot.policies.audit import JsonlAuditSink
 from duebot.policies.reserve import LiveGate
 from duebot.web import create_app
 from tests.channels.conftest import ACCOUNT_SID, AUTH_TOKEN, FROM, ServerThread, sms_settings
-from tests.served import Served, import_fixture_accounts, start_serve, stop_serve
+from tests.served import Served, import_fixture_accounts, start_serve, stop_serve, wait_for_evidence
 
 pytestmark = pytest.mark.rasa
 CHROMIUM = "/usr/bin/chromium"
@@ -71,17 +70,6 @@ def _friday(zone: str) -> dt.date:
     return today + dt.timedelta(days=(4 - today.weekday()) % 7 or 7)
 
 
-def _evidence(served: Served, conversation_id: str, predicate, timeout: float = 30.0) -> list:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with EvidenceLog.open(served.data_dir / "evidence", readonly=True) as log:
-            records = log.records_for(conversation_id)
-        if predicate(records):
-            return records
-        time.sleep(0.5)
-    pytest.fail(f"evidence for {conversation_id} not as expected after {timeout}s")
-
-
 def test_sms_from_reminder_to_promise_to_pay(stack: Stack) -> None:
     reminder = stack.sender.send("A-1", "Acme Telecom: a reminder about your account. Reply to this text to talk "
                                         "with our assistant.")
@@ -107,8 +95,8 @@ def test_sms_from_reminder_to_promise_to_pay(stack: Stack) -> None:
     promise = [p for p in stack.store.promises("A-1") if p.conversation_id == "sms:A-1"]
     assert promise and promise[-1].due_date == friday, transcript
     # One thread, one evidence conversation: the outbound reminder (here) and the dialogue (Rasa's broker).
-    records = _evidence(stack.served, "sms:A-1", lambda rs: any(r.kind == "outcome" and r.body["type"] == "promise"
-                                                               for r in rs))
+    records = wait_for_evidence(stack.served, "sms:A-1",
+                                lambda rs: any(r.kind == "outcome" and r.body["type"] == "promise" for r in rs))
     assert any(r.kind == "turn" and r.body.get("message_sid") == reminder.sid for r in records)
     # Rasa's broker labels the subscriber's turns with the metadata channel (its bot turns say "rest": reported).
     assert {r.body["channel"] for r in records if r.kind == "turn" and r.body["speaker"] == "debtor"} == {"sms"}

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from decimal import Decimal
@@ -123,3 +126,23 @@ def test_log_reader_serves_a_snapshot_and_refreshes_it_in_the_background(tmp_pat
             assert time.monotonic() < deadline
             time.sleep(0.02)
     assert len(reader.log().records_for("c1")) == 2
+
+
+def test_console_user_commands_and_their_refusals(tmp_path) -> None:
+    env = {**os.environ, "DUEBOT_DATA_DIR": str(tmp_path)}
+
+    def duebot(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "duebot.cli", "console", *args], env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    added = duebot("user", "add", "quinn", "--role", "qa_reviewer", "--password", "correct horse battery")
+    assert added.returncode == 0 and "added quinn (qa_reviewer)" in added.stdout, added.stderr
+    again = duebot("user", "add", "quinn", "--role", "auditor", "--password", "correct horse battery")
+    assert again.returncode == 2 and "exists" in again.stderr
+    short = duebot("user", "add", "sam", "--role", "auditor", "--password", "short")
+    assert short.returncode == 2 and "at least" in short.stderr
+    assert duebot("user", "disable", "quinn").returncode == 0
+    listed = duebot("user", "list")
+    assert "quinn" in listed.stdout and "disabled" in listed.stdout and "sam" not in listed.stdout
+    unknown = duebot("user", "unlock", "nobody")
+    assert unknown.returncode == 2 and "no user" in unknown.stderr
