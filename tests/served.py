@@ -59,8 +59,9 @@ def start_serve(tmp_path: Path, extra_env: dict[str, str], prepare=None) -> Serv
         "DUEBOT_LANGUAGES": "en",  # a Mandarin server costs 1.3 GB and a minute: only the zh tests ask for it
         **extra_env,
     }
-    if "REDIS_URL" not in extra_env:
-        env.pop("REDIS_URL", None)
+    for inherited in ("REDIS_URL", "DUEBOT_DB_URL"):  # the stack's own Redis and database unless a test says
+        if inherited not in extra_env:
+            env.pop(inherited, None)
     process = subprocess.Popen([sys.executable, "-m", "duebot.cli", "serve"], env=env,
                                stdout=(tmp_path / "serve.out").open("wb"), stderr=subprocess.STDOUT,
                                start_new_session=True)

@@ -188,6 +188,11 @@ def test_qa_reviewer(stack: Stack, open_browser, tmp_path: Path) -> None:  # noq
     assert "[name]" in page and "[amount]" in page and "[id number]" in page
     assert "neutral 0.10" in page and "debtor" in page
     badge = q.page.locator("[data-testid=integrity]")
+    for _ in range(20):  # earlier access records to this conversation wait for the writer's next checkpoint (1 s)
+        if "verified" in (badge.get_attribute("class") or ""):
+            break
+        q.page.wait_for_timeout(500)
+        q.go("/console/transcript?c=sms:A-1")
     assert "verified" in badge.get_attribute("class") and "Integrity verified" in badge.inner_text()
     shot(q, "08-transcript-masked", tmp_path)
     wait_until(lambda: any(r.body["user"] == "quinn" and r.body["purpose"] == "view"

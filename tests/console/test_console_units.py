@@ -129,7 +129,8 @@ def test_log_reader_serves_a_snapshot_and_refreshes_it_in_the_background(tmp_pat
 
 
 def test_console_user_commands_and_their_refusals(tmp_path) -> None:
-    env = {**os.environ, "DUEBOT_DATA_DIR": str(tmp_path)}
+    env = {k: v for k, v in os.environ.items() if k not in ("DUEBOT_DB_URL", "REDIS_URL")}  # not another test's
+    env["DUEBOT_DATA_DIR"] = str(tmp_path)
 
     def duebot(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "duebot.cli", "console", *args], env=env, capture_output=True,
