@@ -1,6 +1,6 @@
 """ASR word error rate at 8 kHz µ-law on independent speech (Debian flite voices), and Piper's real-time factor.
 
-    .venv/bin/python evaluation/bench_voice_asr_tts.py [--voices kal16 awb rms slt] [--limit 25]
+    .venv/bin/python evaluation/bench_voice_asr_tts.py [--voices kal16 awb rms slt] [--limit 25] [--window 1500 3000]
 """
 
 from __future__ import annotations
@@ -63,31 +63,46 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--voices", nargs="+", default=["kal16", "awb", "rms", "slt"])
     parser.add_argument("--limit", type=int, default=len(SENTENCES))
+    parser.add_argument("--window", type=int, nargs="+", default=[1500, WhisperEngine.FULL_WINDOW],
+                        help="shortest encoder windows to compare, in 10 ms feature frames (3000 = Whisper's 30 s)")
     args = parser.parse_args()
     print(describe())
 
-    asr = WhisperEngine()
-    errors = words = 0
-    decode_s: list[float] = []
+    speech: list[tuple[str, str, bytes]] = []  # (voice, sentence, 8 kHz PCM through the telephone codec)
     with tempfile.TemporaryDirectory() as tmp:
         for voice in args.voices:
-            verrors = vwords = 0
             for i, sentence in enumerate(SENTENCES[: args.limit]):
                 wav = Path(tmp) / f"{voice}-{i}.wav"
                 subprocess.run(["flite", "-voice", voice, "-t", sentence, "-o", str(wav)], check=True)
-                pcm = ulaw_to_pcm(pcm_to_ulaw(read_wav_8k(str(wav))))  # through the telephone codec
-                started = time.perf_counter()
-                heard = asr.transcribe(pcm).text
-                decode_s.append(time.perf_counter() - started)
-                ref, hyp = normalise(sentence), normalise(heard)
-                verrors += edit_distance(ref, hyp)
-                vwords += len(ref)
+                speech.append((voice, sentence, ulaw_to_pcm(pcm_to_ulaw(read_wav_8k(str(wav))))))
+    n = min(args.limit, len(SENTENCES))
+    p50: dict[int, float] = {}
+    for window in args.window:
+        asr = WhisperEngine(min_window=window)
+        asr.transcribe(speech[0][2])  # warm up
+        errors = words = 0
+        per_voice: dict[str, list[int]] = {}
+        decode_s: list[float] = []
+        for voice, sentence, pcm in speech:
+            started = time.perf_counter()
+            heard = asr.transcribe(pcm).text
+            decode_s.append(time.perf_counter() - started)
+            ref, hyp = normalise(sentence), normalise(heard)
+            counts = per_voice.setdefault(voice, [0, 0])
+            counts[0] += edit_distance(ref, hyp)
+            counts[1] += len(ref)
+        print(f"window {window} frames ({window / 100:g} s):")
+        for voice, (verrors, vwords) in per_voice.items():
             print(f"  flite {voice:<6} WER {100 * verrors / vwords:5.1f} %  ({vwords} words)")
             errors, words = errors + verrors, words + vwords
-    n = min(args.limit, len(SENTENCES))
-    print(f"ASR faster-whisper tiny.en, 8 kHz µ-law, {len(args.voices)} flite voices x {n} "
-          f"sentences: WER {100 * errors / words:.1f} % over {words} words; decode p50 "
-          f"{1000 * percentile(decode_s, 0.5):.0f} ms, p95 {1000 * percentile(decode_s, 0.95):.0f} ms per utterance")
+        p50[window] = percentile(decode_s, 0.5)
+        print(f"ASR faster-whisper tiny.en, 8 kHz µ-law, {len(args.voices)} flite voices x {n} sentences, "
+              f"window ≥ {window / 100:g} s: WER {100 * errors / words:.1f} % over {words} words; decode p50 "
+              f"{1000 * p50[window]:.0f} ms, p95 {1000 * percentile(decode_s, 0.95):.0f} ms per utterance; "
+              f"{asr.fallbacks} redone in the full window")
+    if WhisperEngine.FULL_WINDOW in p50:
+        for window, value in p50.items():
+            print(f"  decode time, window {window} vs full window: {value / p50[WhisperEngine.FULL_WINDOW]:.2f}x")
 
     tts = PiperTts(cache_size=0)
     tts.sentence("Warm up.", cache=False)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from duebot.voice.amd import classify_greeting
-from duebot.voice.asr import VoskEngine
+from duebot.voice.asr import VoskEngine, WhisperEngine, _looks_hallucinated
 from duebot.voice.audio import SAMPLE_RATE, pcm_to_ulaw, read_wav_8k, ulaw_to_pcm
 from duebot.voice.confirm import confirmation_question, needs_confirmation, yes_or_no
 from duebot.voice.dialogue import parse_rest_messages
@@ -125,6 +125,19 @@ def test_whisper_hears_an_independent_voice_at_8khz_mulaw(whisper) -> None:
     assert "pay" in heard.text.lower() and "friday" in heard.text.lower()
     assert 0.3 < heard.confidence <= 1.0
     assert whisper.transcribe(b"\x00\x00" * 8000).text == ""
+
+
+def test_whisper_redoes_a_looping_short_window_decode_in_the_full_window() -> None:
+    assert _looks_hallucinated("I will pay on Friday. " * 5, 1.7)
+    assert _looks_hallucinated("yes " * 30, 2.0)
+    assert not _looks_hallucinated("I will pay on Friday.", 1.7)
+    assert not _looks_hallucinated("my account number is four four seven two", 2.5)
+    # A window of the utterance and 1 s of silence makes tiny.en say this turn three times over (measured);
+    # the full 30 s window then gets it right.
+    short = WhisperEngine(min_window=100)
+    heard = short.transcribe(flite_pcm("the amount is wrong", voice="rms"))
+    assert short.fallbacks == 1
+    assert heard.text.strip(" .").lower() == "the amount is wrong", heard.text
 
 
 def test_piper_speaks_at_8khz_sentence_by_sentence_and_caches(piper, whisper) -> None:
