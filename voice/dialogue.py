@@ -9,11 +9,14 @@ message right before it (Rasa's REST channel splits a response with text + custo
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Protocol
 
 import httpx
 
 from duebot.voice.events import BotReply
+
+log = logging.getLogger(__name__)
 
 
 class Dialogue(Protocol):
@@ -48,10 +51,19 @@ class RasaRestDialogue:
         self.url = url.rstrip("/")
         if not self.url.endswith("/webhooks/rest/webhook"):
             self.url += "/webhooks/rest/webhook"
-        self._client = client or httpx.AsyncClient(timeout=timeout)
+        # Rasa (Sanic) closes idle connections after 5 s, about a call's gap between turns: reusing one that old
+        # races the server's close. Pooled connections are dropped well before that.
+        self._client = client or httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(keepalive_expiry=2.0))
 
     async def respond(self, sender: str, text: str, metadata: dict[str, Any]) -> list[BotReply]:
-        response = await self._client.post(self.url, json={"sender": sender, "message": text, "metadata": metadata})
+        body = {"sender": sender, "message": text, "metadata": metadata}
+        try:
+            response = await self._client.post(self.url, json=body)
+        except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
+            # Nothing reached Rasa (no connection, or the server closed it before answering): one retry on a new
+            # connection is safe and spares the caller a "technical trouble" goodbye.
+            log.warning("Rasa request failed before an answer (%s); retrying once", exc)
+            response = await self._client.post(self.url, json=body)
         response.raise_for_status()
         return parse_rest_messages(response.json())
 

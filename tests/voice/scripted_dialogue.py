@@ -40,6 +40,10 @@ def script(message: str) -> list[dict[str, Any]]:
     return [{"text": "I heard you."}]
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # a 30-call benchmark connects in bursts (the default backlog is 5)
+
+
 class ScriptedRasa:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
@@ -63,7 +67,7 @@ class ScriptedRasa:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import numpy as np
 import pytest
 
@@ -162,3 +163,38 @@ async def test_outbound_person_answering_starts_the_dialogue(whisper, piper, scr
     await dialogue.aclose()
     assert session.answered_by == "human"
     assert scripted_rasa.messages()[0] == "/greet"
+
+
+async def test_dialogue_retries_once_when_rasa_closed_the_connection_unanswered() -> None:
+    """The keep-alive race: the server drops a connection without answering; the turn is sent again once."""
+    connections: list[int] = []
+    answered = b'[{"recipient_id": "s", "text": "Hello."}]'
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length"))
+        await reader.readexactly(length)
+        if len(connections) == 1 or fail_always:
+            writer.close()  # closed with no response
+            return
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                     % (len(answered), answered))
+        await writer.drain()
+        writer.close()
+
+    fail_always = False
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    dialogue = RasaRestDialogue(url)
+    try:
+        replies = await dialogue.respond("s", "hi", {})
+        assert [r.text for r in replies] == ["Hello."] and len(connections) == 2
+        fail_always, connections[:] = True, []
+        with pytest.raises(httpx.RemoteProtocolError):  # one retry only; the session then ends the call politely
+            await dialogue.respond("s", "hi", {})
+        assert len(connections) == 2
+    finally:
+        await dialogue.aclose()
+        server.close()
