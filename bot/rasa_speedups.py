@@ -6,6 +6,13 @@ load that was 57% of the Rasa process's CPU (py-spy over `evaluation/bench_sms.p
 check with one validator built (and its schema checked) once per process: the same validator class, the same
 `best_match` error and the same message on invalid responses.
 
+Rasa 3.6 also finds an event's class (`Event.resolve_by_type`, called for every event of every tracker read from
+Redis, and the Redis tracker store reads the stored tracker again to merge it on save) by walking the whole
+`Event` subclass tree and calling `inspect.isabstract` on each class: 39% of the Rasa process's CPU for a bot
+with its trackers in Redis (py-spy over `evaluation/bench_rasa_floor.py`). `install()` keeps the first-match
+table that walk produces, rebuilt whenever a new `Event` subclass is defined, and leaves every other case
+(unknown names, Rasa's "topic" and default handling) to Rasa's own function.
+
 Runs inside Rasa's environment (Python 3.10, no duebot imports); `evidence_broker` imports it, since Rasa loads
 that module at start-up for every model (endpoints.yml).
 """
@@ -42,4 +49,32 @@ def install() -> None:
         return True
 
     RemoteAction._validate_action_result = validate_action_result  # type: ignore[method-assign]
+    _cache_event_types()
     _installed = True
+
+
+def _cache_event_types() -> None:
+    from rasa.shared.core.events import Event
+    from rasa.shared.utils.common import all_subclasses
+
+    rasa_resolve = Event.resolve_by_type
+    by_name: dict[str, type] = {}
+
+    def resolve_by_type(type_name: str, default: type | None = None) -> type | None:
+        if not by_name:
+            for cls in all_subclasses(Event):  # Rasa's order, so the first class with a name wins, as in Rasa
+                by_name.setdefault(cls.type_name, cls)
+        found = by_name.get(type_name)
+        return found if found is not None else rasa_resolve(type_name, default)
+
+    parent_hook = Event.__dict__.get("__init_subclass__")
+
+    def forget_on_new_subclass(cls: type, **kwargs: Any) -> None:
+        by_name.clear()  # a class defined later (a custom event) may change what a name resolves to
+        if parent_hook is not None:
+            parent_hook.__func__(cls, **kwargs)
+        else:
+            super(Event, cls).__init_subclass__(**kwargs)
+
+    Event.__init_subclass__ = classmethod(forget_on_new_subclass)  # type: ignore[method-assign,assignment]
+    Event.resolve_by_type = staticmethod(resolve_by_type)  # type: ignore[method-assign,assignment]

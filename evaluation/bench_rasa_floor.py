@@ -95,6 +95,8 @@ def cpu_seconds(pid: int) -> float:
 
 
 def train(workdir: Path, files: dict[str, str]) -> Path:
+    workdir.mkdir(exist_ok=True)
+    (workdir / "endpoints.yml").write_text("")
     for name, text in files.items():
         (workdir / name).parent.mkdir(parents=True, exist_ok=True)
         (workdir / name).write_text(text)
@@ -119,9 +121,14 @@ def start(command: list[str], cwd: Path, log: Path, ready: str) -> subprocess.Po
     raise SystemExit(f"{command[0]} did not start in 240 s; see {log}")
 
 
-def start_rasa(model: Path, port: int, log: Path) -> subprocess.Popen:
-    return start([str(RASA), "run", "-m", str(model), "-p", str(port), "-i", "127.0.0.1", "--enable-api",
-                  "--endpoints", "endpoints.yml"], model.parent.parent, log, f"http://127.0.0.1:{port}/status")
+def start_rasa(model: Path, port: int, log: Path, speedups: bool) -> subprocess.Popen:
+    args = ["run", "-m", str(model), "-p", str(port), "-i", "127.0.0.1", "--enable-api", "--endpoints", "endpoints.yml"]
+    command = [str(RASA), *args]
+    if speedups:  # duebot's fix of Rasa's per-call schema check (bot/rasa_speedups.py), then Rasa's own CLI
+        boot = (f"import sys; sys.path.insert(0, {str(ROOT / 'bot')!r}); import rasa_speedups; "
+                "rasa_speedups.install(); from rasa.__main__ import main; sys.argv[0] = 'rasa'; main()")
+        command = [str(RASA.parent / "python"), "-c", boot, *args]
+    return start(command, model.parent.parent, log, f"http://127.0.0.1:{port}/status")
 
 
 async def hammer(url: str, seconds: float, concurrency: int, text: str, turns: int) -> tuple[int, list[float]]:
@@ -143,9 +150,10 @@ async def hammer(url: str, seconds: float, concurrency: int, text: str, turns: i
     return len(latencies), latencies
 
 
-def measure(name: str, model: Path, text: str, args: argparse.Namespace, workdir: Path) -> float:
+def measure(name: str, model: Path, text: str, args: argparse.Namespace, workdir: Path,
+            speedups: bool = False) -> float:
     port = free_port()
-    process = start_rasa(model, port, workdir / f"rasa-{free_port()}.log")
+    process = start_rasa(model, port, workdir / f"rasa-{free_port()}.log", speedups)
     try:
         url = f"http://127.0.0.1:{port}/webhooks/rest/webhook"
         asyncio.run(hammer(url, 3, args.concurrency, text, args.turns))  # warm up
@@ -158,7 +166,7 @@ def measure(name: str, model: Path, text: str, args: argparse.Namespace, workdir
         process.wait(30)
     per_message = cpu / count
     ceiling = (os.cpu_count() or 1) / per_message
-    print(f"{name:<34} {count / wall:7.1f} msg/s   Rasa CPU {1000 * per_message:5.1f} ms/msg   "
+    print(f"{name:<36} {count / wall:7.1f} msg/s   Rasa CPU {1000 * per_message:5.1f} ms/msg   "
           f"latency p50 {1000 * percentile(latencies, 0.5):4.0f} ms   ceiling on {os.cpu_count()} cores "
           f"{ceiling:5.0f} msg/s")
     return ceiling
@@ -174,32 +182,33 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         started = time.perf_counter()
-        (workdir / "minimal").mkdir()
-        (workdir / "minimal" / "endpoints.yml").write_text("")
         model = train(workdir / "minimal", MINIMAL)
         print(f"trained the minimal bot in {time.perf_counter() - started:.0f} s; one Rasa process (SANIC_WORKERS=1), "
               f"{args.concurrency} concurrent senders for {args.seconds:g} s, {args.turns} messages per conversation")
         measure("minimal bot (keywords, one rule)", model, "hello", args, workdir)
 
-        project = workdir / "redis-action"
-        project.mkdir()
-        model = train(project, {**MINIMAL, **WITH_ACTION})
+        action_model = train(workdir / "action", {**MINIMAL, **WITH_ACTION})
         redis_port, actions_port = free_port(), free_port()
-        (project / "endpoints.yml").write_text(
-            f"action_endpoint:\n  url: http://127.0.0.1:{actions_port}/webhook\n"
-            f"tracker_store:\n  type: redis\n  url: 127.0.0.1\n  port: {redis_port}\n  key_prefix: floor\n"
-            f"lock_store:\n  type: redis\n  url: 127.0.0.1\n  port: {redis_port}\n  key_prefix: floor\n")
+        redis_stores = "".join(f"{store}:\n  type: redis\n  url: 127.0.0.1\n  port: {redis_port}\n  key_prefix: floor\n"
+                               for store in ("tracker_store", "lock_store"))
+        action_endpoint = f"action_endpoint:\n  url: http://127.0.0.1:{actions_port}/webhook\n"
         redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
                                   "--appendonly", "no"], stdout=subprocess.DEVNULL)
-        actions = start([str(RASA), "run", "actions", "--actions", "actions", "-p", str(actions_port)], project,
-                        workdir / "actions.log", f"http://127.0.0.1:{actions_port}/health")
+        actions = start([str(RASA), "run", "actions", "--actions", "actions", "-p", str(actions_port)],
+                        workdir / "action", workdir / "actions.log", f"http://127.0.0.1:{actions_port}/health")
         try:
-            measure("+ Redis trackers/locks, 1 custom action", model, "hello", args, workdir)
+            for name, trained, endpoints, speedups in [
+                ("+ trackers and locks in Redis", model, redis_stores, False),
+                ("+ 1 custom action (rasa-sdk)", action_model, action_endpoint, False),
+                ("+ both (what every duebot turn has)", action_model, redis_stores + action_endpoint, False),
+                ("+ both, with duebot's Rasa speed-up", action_model, redis_stores + action_endpoint, True),
+            ]:
+                (trained.parent.parent / "endpoints.yml").write_text(endpoints)
+                measure(name, trained, "hello", args, workdir, speedups)
         finally:
             for process in (actions, redis):
                 process.terminate()
                 process.wait(30)
-
 
 if __name__ == "__main__":
     main()
