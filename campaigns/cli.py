@@ -239,7 +239,8 @@ def report(
 def worker(
     concurrency: Annotated[int, typer.Option(help="Concurrent jobs (threads) in this process")] = 4,
     contactor: Annotated[list[str] | None, typer.Option(
-        help="CHANNEL=SPEC, e.g. voice=simulated or sms=duebot.channels.sms:contactor (repeatable)")] = None,
+        help="CHANNEL=SPEC: a registered name (simulated, twilio_sms) or module:factory, e.g. sms=twilio_sms "
+             "(repeatable; default simulated)")] = None,
     claim_idle: Annotated[float, typer.Option(help="Seconds before a dead worker's job is claimed")] = 30.0,
     heartbeat_ttl: Annotated[float, typer.Option(help="Seconds without heartbeat before a worker is dead")] = 5.0,
     scheduler_interval: Annotated[float, typer.Option(help="Seconds between scheduler ticks")] = 1.0,

@@ -69,7 +69,7 @@ REGISTRY: dict[str, Factory] = {}
 
 
 def register(name: str, factory: Factory) -> None:
-    """The lead wires real channels here, e.g. register("twilio_sms", make_sms_contactor)."""
+    """Name a contactor factory for `duebot campaign worker --contactor CHANNEL=NAME`."""
     REGISTRY[name] = factory
 
 
@@ -202,4 +202,11 @@ def _simulated(store: AccountStore, client: redis.Redis, **options: Any) -> Cont
     return SimulatedContactor(store, client, **options)
 
 
+def _twilio_sms(store: AccountStore, client: redis.Redis, **options: Any) -> Contactor:
+    from duebot.channels.sms_contactor import TwilioSmsContactor  # Twilio's client only where it is used
+
+    return TwilioSmsContactor(store, client, **options)
+
+
 register("simulated", _simulated)
+register("twilio_sms", _twilio_sms)

@@ -115,7 +115,10 @@ class SmsSender:
         return self.send(account_id, render("reminder", language, brand=self.settings.brand_for(language)),
                          "reminder")
 
-    def send(self, account_id: str, text: str, purpose: str = "reminder") -> SendResult:
+    def send(self, account_id: str, text: str, purpose: str = "reminder",
+             reservation_id: str | None = None) -> SendResult:
+        """Send one text. With `reservation_id` the caller (a campaign worker) already holds the gate's
+        reservation for this contact; it is used, or released when nothing is sent."""
         account = self.store.get_account(account_id)
         if account is None:
             return SendResult(False, ("UNKNOWN_ACCOUNT",))
@@ -125,22 +128,28 @@ class SmsSender:
         body = with_notice(text, gate.pack.sms_opt_out_notice) if purpose in NOTICE_PURPOSES else text
         info = segment_info(body)
         if info.segments > self.settings.max_segments:
+            if reservation_id is not None:
+                gate.release(reservation_id, "sms_too_long")
             return SendResult(False, ("TOO_LONG",), body=body, segments=info.segments, encoding=info.encoding,
                               detail={"max_segments": self.settings.max_segments})
         now = self.clock()
         admission = self.limiter.take(account.phone, now)
         if not admission.admitted:
+            if reservation_id is not None:
+                gate.release(reservation_id, "sms_rate_limited")
             return SendResult(False, (f"RATE_LIMITED_{(admission.blocked_by or '').upper()}",), body=body,
                               segments=info.segments, encoding=info.encoding, retry_after=admission.retry_after)
-        request = {"now": utc_iso(now),
-                   "contact": {"channel": "sms", "purpose": purpose, "to": account.phone, "debt_id": account.id,
-                               "text": body},
-                   "subscriber": self.store.gate_subscriber(account.id), "history": self.history(account.id)}
-        reservation = gate.reserve(request)
-        if reservation.id is None:
-            self.limiter.give_back(account.phone, admission.token)
-            return SendResult(False, reservation.decision.reasons, body=body, segments=info.segments,
-                              encoding=info.encoding, detail={"decision": reservation.decision.to_json()})
+        if reservation_id is None:
+            request = {"now": utc_iso(now),
+                       "contact": {"channel": "sms", "purpose": purpose, "to": account.phone, "debt_id": account.id,
+                                   "text": body},
+                       "subscriber": self.store.gate_subscriber(account.id), "history": self.history(account.id)}
+            reservation = gate.reserve(request)
+            if reservation.id is None:
+                self.limiter.give_back(account.phone, admission.token)
+                return SendResult(False, reservation.decision.reasons, body=body, segments=info.segments,
+                                  encoding=info.encoding, detail={"decision": reservation.decision.to_json()})
+            reservation_id = reservation.id
         sender = ({"messaging_service_sid": self.settings.messaging_service_sid}
                   if self.settings.messaging_service_sid else {"from_": self.settings.from_number})
         try:
@@ -148,7 +157,7 @@ class SmsSender:
                                                   status_callback=self.settings.public("/twilio/sms/status"),
                                                   **sender)
         except TwilioRestException as exc:
-            gate.release(reservation.id, f"twilio_{exc.code}")
+            gate.release(reservation_id, f"twilio_{exc.code}")
             self.limiter.give_back(account.phone, admission.token)
             if exc.code == UNSUBSCRIBED:
                 self.store.set_opt_out(account.phone, True, channel="sms", source="twilio:21610")
@@ -157,7 +166,7 @@ class SmsSender:
                               encoding=info.encoding, detail={"status": exc.status, "message": exc.msg})
         conversation_id = f"sms:{account.id}"
         self.store.add_event("sms_sent", account.id, conversation_id,
-                             {"sid": message.sid, "purpose": purpose, "reservation_id": reservation.id,
+                             {"sid": message.sid, "purpose": purpose, "reservation_id": reservation_id,
                               "segments": info.segments, "encoding": info.encoding, "status": message.status})
         self.redis.set(MESSAGE_KEY + message.sid,
                        json.dumps({"account_id": account.id, "conversation_id": conversation_id}),
@@ -166,6 +175,6 @@ class SmsSender:
             stamp = utc_iso(now)
             self.inbox.submit("turn", {"speaker": "bot", "channel": "sms", "started_at": stamp, "ended_at": stamp,
                                        "purpose": purpose, "message_sid": message.sid,
-                                       "reservation_id": reservation.id, "segments": info.segments},
+                                       "reservation_id": reservation_id, "segments": info.segments},
                               conversation_id=conversation_id, payloads={"text": body.encode()})
-        return SendResult(True, (), message.sid, body, info.segments, info.encoding, reservation.id)
+        return SendResult(True, (), message.sid, body, info.segments, info.encoding, reservation_id)

@@ -117,6 +117,17 @@ class Settings:
         return tuple(lang for lang in LANGUAGES if lang in wanted or lang == DEFAULT_LANGUAGE)
 
     @property
+    def campaign_contactors(self) -> tuple[str, ...]:
+        """DUEBOT_CAMPAIGN_CONTACTORS (e.g. `sms=twilio_sms`): the campaign worker's channel contactors, as
+        `duebot campaign worker --contactor` takes them; unset, the worker contacts simulated subscribers."""
+        raw = os.environ.get("DUEBOT_CAMPAIGN_CONTACTORS", "")
+        items = tuple(part.strip() for part in raw.split(",") if part.strip())
+        if bad := [item for item in items if item.partition("=")[0] not in ("sms", "voice") or "=" not in item]:
+            raise ValueError(f"DUEBOT_CAMPAIGN_CONTACTORS: expected CHANNEL=NAME with CHANNEL sms or voice, "
+                             f"got {', '.join(bad)}")
+        return items
+
+    @property
     def served_languages(self) -> tuple[str, ...]:
         """Languages with a running Rasa server: `duebot serve` tells its services in DUEBOT_SERVED_LANGUAGES
         (zh only when a zh model exists); without it, only the default language is assumed."""

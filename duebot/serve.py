@@ -147,7 +147,8 @@ class Stack:
         # A campaign worker; run more of them (here or on other machines) against the same Redis to scale.
         self._launch(ServiceSpec(
             name="campaign",
-            argv=[sys.executable, "-m", "duebot.cli", "campaign", "worker", "--concurrency", "8"],
+            argv=[sys.executable, "-m", "duebot.cli", "campaign", "worker", "--concurrency", "8",
+                  *(arg for item in s.campaign_contactors for arg in ("--contactor", item))],
             log_path=self._log("campaign"),
             ready=lambda: bool(redis.Redis.from_url(self.redis.url).keys("duebot:campaign:worker:*")),
             env={"REDIS_URL": self.redis.url, "DUEBOT_DATA_DIR": str(s.data_dir)},

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.rasa
 
 @pytest.fixture(scope="module")
 def served_on_test_redis(tmp_path_factory, redis_address) -> Iterator[Served]:
-    served = start_serve(tmp_path_factory.mktemp("serve"), {"REDIS_URL": redis_address.url},
+    served = start_serve(tmp_path_factory.mktemp("serve"), {"REDIS_URL": redis_address.url,
+                                                            "DUEBOT_CAMPAIGN_CONTACTORS": "sms=twilio_sms"},
                          prepare=import_fixture_accounts)
     try:
         yield served
@@ -71,6 +72,11 @@ def test_parse_api_and_action_server_answer(served_on_test_redis):
     ]
     tracker = httpx.get(f"{served.rasa}/conversations/optout-check/tracker", timeout=10).json()
     assert tracker["slots"]["opted_out"] is True
+
+
+def test_the_campaign_worker_uses_the_configured_contactors(served_on_test_redis):
+    log = served_on_test_redis.data_dir / "log" / "campaign.log"
+    assert "sms=twilio_sms voice=simulated" in " ".join(log.read_text().split()), log.read_text()[-2000:]
 
 
 def test_shell_talks_to_the_running_bot(served_on_test_redis):

@@ -1,0 +1,88 @@
+"""Campaign SMS steps through Twilio: the `twilio_sms` contactor of the campaign worker.
+
+The worker has already taken the gate's reservation for the step; the text goes out under it through the same
+`SmsSender` as every other outbound text (per-number rate limit, the pack's opt-out notice, Twilio, contact
+history, evidence). The text is the neutral reminder of `channels/sms_texts.yml` in the account's language:
+a text can be read by anyone holding the phone, so it never states the debt; replying starts the verified
+conversation.
+
+Exactly once: a Redis marker per idempotency key is set (SET NX) before Twilio is called and holds the result
+after. A second attempt of the same key (a re-delivered job, another worker) finds it and does not text again;
+a marker left without a result by a crash means "perhaps sent": counted, never repeated.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict
+from typing import Any
+
+import redis
+
+from duebot.accounts.store import AccountStore
+from duebot.campaigns.contactors import AttemptResult, ContactJob, Lookup
+from duebot.channels.sms_config import SmsSettings
+from duebot.channels.sms_sender import SmsSender, twilio_client
+from duebot.channels.sms_texts import render, text_language
+from duebot.evidence.inbox import EvidenceInbox, InboxAuditSink
+from duebot.policies.reserve import LiveGate
+
+MARKER = "duebot:sms:job:"
+MARKER_TTL = 400 * 86400  # longer than any campaign, so a job re-delivered late still finds it
+STARTED = "started"
+
+
+class GatesByPack(Mapping[str, LiveGate]):
+    """One LiveGate per compliance pack, made when an account of that pack is first texted."""
+
+    def __init__(self, client: redis.Redis, sink: Any) -> None:
+        self.client, self.sink, self._gates = client, sink, {}  # type: dict[str, LiveGate]
+
+    def __getitem__(self, pack: str) -> LiveGate:
+        if pack not in self._gates:
+            self._gates[pack] = LiveGate(self.client, pack, self.sink)
+        return self._gates[pack]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._gates)
+
+    def __len__(self) -> int:
+        return len(self._gates)
+
+
+class TwilioSmsContactor:
+    def __init__(self, store: AccountStore, client: redis.Redis, sender: SmsSender | None = None,
+                 settings: SmsSettings | None = None) -> None:
+        self.client = client
+        if sender is None:
+            settings = settings or SmsSettings.from_env()
+            inbox = EvidenceInbox(client)
+            sender = SmsSender(settings, GatesByPack(client, InboxAuditSink(inbox)), store,
+                               twilio_client(settings), client, inbox)
+        self.sender = sender
+
+    def lookup(self, key: str) -> Lookup:
+        raw = self.client.get(MARKER + key)
+        if raw is None:
+            return Lookup(False)
+        if raw.decode() == STARTED:
+            return Lookup(True, None)
+        return Lookup(True, AttemptResult(**json.loads(raw)))
+
+    def contact(self, job: ContactJob) -> AttemptResult:
+        if not self.client.set(MARKER + job.key, STARTED, nx=True, ex=MARKER_TTL):
+            found = self.lookup(job.key)  # this step was attempted before: never a second text
+            return found.result if found.result is not None else AttemptResult(None)
+        language = text_language(job.language)
+        text = render("reminder", language, brand=self.sender.settings.brand_for(language))
+        sent = self.sender.send(job.account_id, text, job.purpose, reservation_id=job.reservation_id)
+        # Twilio accepted the text; a later "undelivered" status callback corrects the contact history.
+        result = (AttemptResult("delivered", conversation_id=f"sms:{job.account_id}") if sent.sent
+                  else AttemptResult("failed"))
+        self.client.set(MARKER + job.key, json.dumps(asdict(result)), ex=MARKER_TTL)
+        return result
+
+
+def make(store: AccountStore, client: redis.Redis, **options: Any) -> TwilioSmsContactor:
+    return TwilioSmsContactor(store, client, **options)
