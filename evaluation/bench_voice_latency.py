@@ -5,6 +5,7 @@ answers each turn with a short sentence, so the figure is the voice pipeline's, 
 
     .venv/bin/python evaluation/bench_voice_latency.py [--turns 55] [--rasa-url http://127.0.0.1:5005]
     .venv/bin/python evaluation/bench_voice_latency.py --no-speculation   # baseline: ASR only at end of speech
+    .venv/bin/python evaluation/bench_voice_latency.py --calls 20 --turns 8  # capacity over real SIP and RTP
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ GAP = 4.5  # seconds between the starts of caller utterances: room for ASR + rep
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--turns", type=int, default=55)
+    parser.add_argument("--turns", type=int, default=55, help="caller turns per call")
+    parser.add_argument("--calls", type=int, default=1, help="simultaneous calls, one baresip phone each")
     parser.add_argument("--rasa-url", default=None, help="use a running Rasa instead of the scripted bot")
     parser.add_argument("--no-speculation", action="store_true",
                         help="recognise only after end of speech (the baseline for speculative recognition)")
@@ -53,14 +55,18 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp, ScriptedRasa() as scripted:
         workdir = Path(tmp)
-        pcm = bytearray(b"\x00\x00" * 8000 * 3)
-        for i in range(args.turns):
-            pcm += flite_pcm(PHRASES[i % len(PHRASES)], voice=["slt", "rms", "awb", "kal16"][i % 4])
-            target = int((3 + (i + 1) * GAP) * 16000)
-            pcm += b"\x00" * max(0, target - len(pcm))
-        pcm += b"\x00\x00" * 8000 * 5
-        source = workdir / "caller.wav"
-        source.write_bytes(wav_bytes(bytes(pcm)))
+        sources = []
+        for call in range(args.calls):  # each phone starts talking a little later: the calls' turns interleave
+            pcm = bytearray(b"\x00\x00" * int(8000 * (3 + GAP * call / args.calls)))
+            start = len(pcm) / 16000
+            for i in range(args.turns):
+                pcm += flite_pcm(PHRASES[(i + call) % len(PHRASES)], voice=["slt", "rms", "awb", "kal16"][i % 4])
+                target = int((start + (i + 1) * GAP) * 16000)
+                pcm += b"\x00" * max(0, target - len(pcm))
+            pcm += b"\x00\x00" * 8000 * 5
+            source = workdir / f"caller-{call}.wav"
+            source.write_bytes(wav_bytes(bytes(pcm)))
+            sources.append((source, len(pcm) / 16000))
 
         loop = asyncio.new_event_loop()
         threading.Thread(target=loop.run_forever, daemon=True).start()
@@ -72,38 +78,46 @@ def main() -> None:
                                            else EndpointerConfig()))
         rtp = free_port() // 2 * 2
         agent = SipAgent(SipConfig("127.0.0.1", port, "duebot", "none", local_port=free_port(), rtp_low=rtp,
-                                   rtp_high=rtp + 20), runtime, loop)
-        phone = Baresip(workdir, port, source)
+                                   rtp_high=rtp + 4 * args.calls + 20), runtime, loop)
+        phones = [Baresip(workdir, port, source, user=f"phone{call}") for call, (source, _) in enumerate(sources)]
         try:
             agent.start()
-            phone.start()
-            phone.wait_registered()
-            phone.command("dial", f"sip:duebot@127.0.0.1:{port}")
-            phone.wait_event("CALL_ESTABLISHED", timeout=15)
-            deadline = time.monotonic() + len(pcm) / 16000 + 10
+            for phone in phones:
+                phone.start()
+                phone.wait_registered()
+            for phone in phones:
+                phone.command("dial", f"sip:duebot@127.0.0.1:{port}")
+            for phone in phones:
+                phone.wait_event("CALL_ESTABLISHED", timeout=30)
+            deadline = time.monotonic() + max(seconds for _, seconds in sources) + 10
             while time.monotonic() < deadline:
                 time.sleep(0.5)
                 sessions = list(agent.sessions.values())
-                if sessions and sum(t.latency is not None for t in sessions[0].turns) >= args.turns:
+                if len(sessions) == args.calls and all(
+                        sum(t.latency is not None for t in s.turns) >= args.turns for s in sessions):
                     break
-            phone.command("hangup")
+            for phone in phones:
+                phone.command("hangup")
             time.sleep(1)
         finally:
-            phone.stop()
+            for phone in phones:
+                phone.stop()
             agent.stop()
             stop(kamailio, grace=3)
             loop.call_soon_threadsafe(loop.stop)
-    session = next(iter(agent.sessions.values()))
-    latencies = [t.latency * 1000 for t in session.turns if t.speaker == "bot" and t.latency is not None]
-    heard = [t for t in session.turns if t.speaker == "caller"]
-    print(f"loopback SIP, {len(latencies)} turns ({len(heard)} caller utterances recognised): turn latency "
-          f"p50 {percentile(latencies, 0.5):.0f} ms, p95 {percentile(latencies, 0.95):.0f} ms, "
-          f"min {min(latencies):.0f} ms, max {max(latencies):.0f} ms "
+    sessions = list(agent.sessions.values())
+    latencies = [t.latency * 1000 for s in sessions for t in s.turns if t.speaker == "bot" and t.latency is not None]
+    heard = [t for s in sessions for t in s.turns if t.speaker == "caller"]
+    print(f"loopback SIP, {len(sessions)} simultaneous call(s), {len(latencies)} turns ({len(heard)} caller "
+          f"utterances recognised): turn latency p50 {percentile(latencies, 0.5):.0f} ms, "
+          f"p95 {percentile(latencies, 0.95):.0f} ms, min {min(latencies):.0f} ms, max {max(latencies):.0f} ms "
           f"(includes {runtime.config.endpointer.end_silence * 1000:.0f} ms end-of-speech silence)")
-    print(f"bot audio frames sent late (underrun): {session.player.late_frames} of {session.player.frames_sent}")
+    late = sum(s.player.late_frames for s in sessions)
+    sent = sum(s.player.frames_sent for s in sessions)
+    print(f"bot audio frames sent late (underrun): {late} of {sent} ({100 * late / max(sent, 1):.2f} %)")
     print(f"speculative recognition from {runtime.config.endpointer.pause_silence} s pauses: "
-          f"{session.speculation_hits} used, {session.speculation_misses} dropped (the caller went on)")
-
+          f"{sum(s.speculation_hits for s in sessions)} used, {sum(s.speculation_misses for s in sessions)} dropped "
+          f"(the caller went on)")
 
 if __name__ == "__main__":
     main()
