@@ -32,7 +32,7 @@ from duebot.campaigns.scheduler import Scheduler
 from duebot.campaigns.strategy import Step, Strategy, load_strategy
 from duebot.evidence.inbox import EvidenceInbox
 from duebot.policies.audit import AuditSink
-from duebot.policies.reserve import LiveGate
+from duebot.policies.reserve import GatesByPack, LiveGate
 from duebot.policies.timeutil import format_instant
 
 
@@ -62,9 +62,7 @@ class Worker:
         self.control.ensure_group()
         self.scheduler = Scheduler(self.repo, self.control)
         self.inbox = EvidenceInbox(client) if self.opt.evidence else None
-        self._sink = audit_sink
-        self._gates: dict[str, LiveGate] = {}
-        self._lock = threading.Lock()
+        self._gates = GatesByPack(client, audit_sink)
         self.stopping = threading.Event()
         self.handled = 0
         self._last_claim: dict[str, float] = {}
@@ -261,11 +259,7 @@ class Worker:
         return True
 
     def _gate(self, pack: str) -> LiveGate:
-        with self._lock:
-            gate = self._gates.get(pack)
-            if gate is None:
-                gate = self._gates[pack] = LiveGate(self.client, pack, self._sink)
-            return gate
+        return self._gates[pack]
 
     def _evidence(self, job: Job, step: Step, decision: dict[str, Any], reservation_id: str | None) -> None:
         if self.inbox is not None:

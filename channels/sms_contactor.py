@@ -14,9 +14,7 @@ a marker left without a result by a crash means "perhaps sent": counted, never r
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
 from dataclasses import asdict
-from typing import Any
 
 import redis
 
@@ -26,29 +24,11 @@ from duebot.channels.sms_config import SmsSettings
 from duebot.channels.sms_sender import SmsSender, twilio_client
 from duebot.channels.sms_texts import render, text_language
 from duebot.evidence.inbox import EvidenceInbox, InboxAuditSink
-from duebot.policies.reserve import LiveGate
+from duebot.policies.reserve import GatesByPack
 
 MARKER = "duebot:sms:job:"
 MARKER_TTL = 400 * 86400  # longer than any campaign, so a job re-delivered late still finds it
 STARTED = "started"
-
-
-class GatesByPack(Mapping[str, LiveGate]):
-    """One LiveGate per compliance pack, made when an account of that pack is first texted."""
-
-    def __init__(self, client: redis.Redis, sink: Any) -> None:
-        self.client, self.sink, self._gates = client, sink, {}  # type: dict[str, LiveGate]
-
-    def __getitem__(self, pack: str) -> LiveGate:
-        if pack not in self._gates:
-            self._gates[pack] = LiveGate(self.client, pack, self.sink)
-        return self._gates[pack]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._gates)
-
-    def __len__(self) -> int:
-        return len(self._gates)
 
 
 class TwilioSmsContactor:
@@ -83,6 +63,3 @@ class TwilioSmsContactor:
         self.client.set(MARKER + job.key, json.dumps(asdict(result)), ex=MARKER_TTL)
         return result
 
-
-def make(store: AccountStore, client: redis.Redis, **options: Any) -> TwilioSmsContactor:
-    return TwilioSmsContactor(store, client, **options)

@@ -9,8 +9,9 @@ pass a cap. Any Redis error means GATE_UNAVAILABLE, never a contact. Keys share 
 from __future__ import annotations
 
 import json
+import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -312,6 +313,28 @@ class LiveGate:
         return status == 1
 
 
+class GatesByPack(Mapping[str, LiveGate]):
+    """One LiveGate per compliance pack, made the first time a pack is asked for; safe across threads."""
+
+    def __init__(self, client: redis.Redis, sink: AuditSink | None = None) -> None:
+        self.client, self.sink = client, sink
+        self._gates: dict[str, LiveGate] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, pack: str) -> LiveGate:
+        with self._lock:
+            gate = self._gates.get(pack)
+            if gate is None:
+                gate = self._gates[pack] = LiveGate(self.client, pack, self.sink)
+            return gate
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict(self._gates))
+
+    def __len__(self) -> int:
+        return len(self._gates)
+
+
 def reserve(client: redis.Redis, request: Request | Mapping[str, Any], pack: Pack | str = "cn",
             sink: AuditSink | None = None) -> Reservation:
     """One-shot convenience; long-running workers should keep a LiveGate (scripts are registered once)."""
@@ -322,4 +345,4 @@ def release(client: redis.Redis, reservation_id: str, reason: str, sink: AuditSi
     return LiveGate(client, "cn", sink).release(reservation_id, reason)
 
 
-__all__ = ["LiveGate", "Reservation", "reserve", "release"]
+__all__ = ["GatesByPack", "LiveGate", "Reservation", "reserve", "release"]
