@@ -131,7 +131,7 @@ def start_rasa(model: Path, port: int, log: Path, speedups: bool) -> subprocess.
     return start(command, model.parent.parent, log, f"http://127.0.0.1:{port}/status")
 
 
-async def hammer(url: str, seconds: float, concurrency: int, text: str, turns: int) -> tuple[int, list[float]]:
+async def hammer(url: str, seconds: float, concurrency: int, text: str, turns: int) -> list[float]:
     latencies: list[float] = []
     stop_at = time.perf_counter() + seconds
 
@@ -147,29 +147,29 @@ async def hammer(url: str, seconds: float, concurrency: int, text: str, turns: i
 
     async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=concurrency)) as client:
         await asyncio.gather(*(sender(n, client) for n in range(concurrency)))
-    return len(latencies), latencies
+    return latencies
 
 
 def measure(name: str, model: Path, text: str, args: argparse.Namespace, workdir: Path,
-            speedups: bool = False) -> float:
+            speedups: bool = False) -> None:
     port = free_port()
-    process = start_rasa(model, port, workdir / f"rasa-{free_port()}.log", speedups)
+    process = start_rasa(model, port, workdir / f"rasa-{port}.log", speedups)
     try:
         url = f"http://127.0.0.1:{port}/webhooks/rest/webhook"
         asyncio.run(hammer(url, 3, args.concurrency, text, args.turns))  # warm up
         cpu_before, wall_before = cpu_seconds(process.pid), time.perf_counter()
-        count, latencies = asyncio.run(hammer(url, args.seconds, args.concurrency, text, args.turns))
+        latencies = asyncio.run(hammer(url, args.seconds, args.concurrency, text, args.turns))
         cpu = cpu_seconds(process.pid) - cpu_before
         wall = time.perf_counter() - wall_before
     finally:
         process.terminate()
         process.wait(30)
+    count = len(latencies)
     per_message = cpu / count
     ceiling = (os.cpu_count() or 1) / per_message
     print(f"{name:<36} {count / wall:7.1f} msg/s   Rasa CPU {1000 * per_message:5.1f} ms/msg   "
           f"latency p50 {1000 * percentile(latencies, 0.5):4.0f} ms   ceiling on {os.cpu_count()} cores "
           f"{ceiling:5.0f} msg/s")
-    return ceiling
 
 
 def main() -> None:
