@@ -52,7 +52,7 @@ def mutated(edits: list[tuple[tuple[Any, ...], object]]) -> dict[str, Any]:
             if value is DROP:
                 del node[path[-1]]
             else:
-                node[path[-1]] = value
+                node[path[-1]] = copy.deepcopy(value)  # ODD's lists and dicts are shared: never edit them
         except (KeyError, IndexError, TypeError):
             pass  # the path no longer exists after an earlier edit
     return data
