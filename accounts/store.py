@@ -1,22 +1,31 @@
-"""The account store: one class, SQLite under $DUEBOT_DATA_DIR by default, PostgreSQL by DUEBOT_DB_URL."""
+"""The account store: one class, SQLite under $DUEBOT_DATA_DIR by default, PostgreSQL by DUEBOT_DB_URL.
+
+Personal values are sealed at rest (accounts/models.py `Sealed`, duebot/crypto.py) with the store's keyring: its
+sessions carry it, so rows read and written through them open and seal with it. Lookups by phone number go through
+the blind index (`phone_index`), never through the sealed column.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event, func, select
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, delete, event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
+from duebot import crypto
 from duebot.accounts.models import (
+    EVENT_CONTEXT,
     Account,
     Attempt,
     Dispute,
@@ -25,17 +34,21 @@ from duebot.accounts.models import (
     OptOut,
     Payment,
     Promise,
+    dispute_context,
+    open_values,
+    seal_account,
+    seal_values,
     utcnow,
 )
-from duebot.config import Settings
+from duebot.settings import Settings, load_settings
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def default_url(settings: Settings | None = None) -> str:
-    if url := os.environ.get("DUEBOT_DB_URL"):
-        return url
-    settings = settings or Settings.from_env()
+    settings = settings or load_settings()
+    if settings.database.url:
+        return settings.database.url
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{settings.data_dir / 'duebot.sqlite3'}"
 
@@ -47,25 +60,48 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA secure_delete=ON")  # a value overwritten or deleted leaves no copy in a free page
     cursor.close()
 
 
-def migrate(engine: Engine) -> None:
+SEALING_REVISION = "0006"  # accounts/migrations/versions/0006_encryption_at_rest.py
+
+
+def migrate(engine: Engine, keyring: crypto.Keyring | None = None) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
+        before = MigrationContext.configure(connection).get_current_revision()
         config.attributes["connection"] = connection
+        config.attributes["keyring"] = keyring  # 0006 seals the rows of a store that predates sealing
         command.upgrade(config, "head")
+    if engine.dialect.name == "sqlite" and before is not None and before < SEALING_REVISION:
+        # the values just sealed were in the clear: no copy may stay in a free page, or in the WAL's old frames
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql("VACUUM")
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+OPT_OUT_CONTEXT = "opt_outs.phone"
+
+
+@dataclass
+class RekeyReport:
+    accounts: int = 0  # rows re-sealed (another key or cipher) or re-indexed
+    opt_outs: int = 0
+    events: int = 0  # events' and disputes' details re-sealed
+    errors: list[str] = field(default_factory=list)  # values that cannot be opened: altered, or their key is gone
 
 
 class AccountStore:
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, keyring: crypto.Keyring | None = None) -> None:
         self.url = url or default_url()
+        self.keyring = keyring or crypto.keyring()
         self.engine = create_engine(self.url, future=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        migrate(self.engine)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        migrate(self.engine, self.keyring)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False, info={"keyring": self.keyring})
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -75,6 +111,7 @@ class AccountStore:
     # --- accounts ------------------------------------------------------------------------------------
     def upsert_account(self, account: Account) -> bool:
         """Insert or update by id; return True when the row is new (so re-imports are idempotent)."""
+        seal_account(account, self.keyring)  # merge copies columns: the sealed ones must be sealed by then
         with self.session() as s:
             existing = s.get(Account, account.id)
             s.merge(account)
@@ -85,8 +122,11 @@ class AccountStore:
             return s.get(Account, account_id)
 
     def accounts_by_phone(self, phone: str) -> list[Account]:
+        """The accounts of a number, found by its blind index (under every configured index key)."""
+        wanted = crypto.normalise_phone(phone)
         with self.session() as s:
-            return list(s.scalars(select(Account).where(Account.phone == phone)))
+            found = list(s.scalars(select(Account).where(Account.phone_index.in_(self.keyring.indexes(phone)))))
+        return [a for a in found if crypto.normalise_phone(a.phone) == wanted]  # an index is 128 bits; still check
 
     def set_status(self, account_id: str, status: str) -> None:
         with self.session() as s:
@@ -102,12 +142,18 @@ class AccountStore:
 
     # --- consent --------------------------------------------------------------------------------------
     def set_opt_out(self, phone: str, opted_out: bool, channel: str, source: str) -> None:
+        current, *old = self.keyring.indexes(phone)
         with self.session() as s:
-            s.merge(OptOut(phone=phone, opted_out=opted_out, channel=channel, source=source, at=utcnow()))
+            if old:  # the same number's row under a retired index key: this one replaces it
+                s.execute(delete(OptOut).where(OptOut.phone_index.in_(old)))
+            s.merge(OptOut(phone_index=current, phone_sealed=self.keyring.seal_text(
+                crypto.normalise_phone(phone), OPT_OUT_CONTEXT), opted_out=opted_out, channel=channel, source=source,
+                at=utcnow()))
 
     def is_opted_out(self, phone: str) -> bool:
         with self.session() as s:
-            row = s.get(OptOut, phone)
+            row = s.scalars(select(OptOut).where(OptOut.phone_index.in_(self.keyring.indexes(phone)))
+                            .order_by(OptOut.at.desc()).limit(1)).first()
             return bool(row and row.opted_out)
 
     # --- outcomes ---------------------------------------------------------------------------------------
@@ -129,14 +175,23 @@ class AccountStore:
 
     def open_dispute(self, account_id: str, reason: str, details: str, conversation_id: str | None) -> Dispute:
         """Open a case and hold collection on the account until it is resolved."""
+        case_number = f"D-{secrets.token_hex(4).upper()}"
+        sealed = self.keyring.seal_text(details, dispute_context(case_number)) if details else details
         with self.session() as s:
-            dispute = Dispute(case_number=f"D-{secrets.token_hex(4).upper()}", account_id=account_id,
-                              reason=reason, details=details, conversation_id=conversation_id)
+            dispute = Dispute(case_number=case_number, account_id=account_id, reason=reason, details=sealed,
+                              conversation_id=conversation_id)
             s.add(dispute)
             account = s.get(Account, account_id)
             if account is not None:
                 account.status = "disputed"
-            return dispute
+        return self._opened_dispute(dispute)
+
+    def _opened_dispute(self, dispute: Dispute) -> Dispute:
+        """The (detached) case with its details opened: what the subscriber said is sealed at rest."""
+        if dispute.details and crypto.looks_sealed(dispute.details):
+            set_committed_value(dispute, "details",
+                                self.keyring.open_text(dispute.details, dispute_context(dispute.case_number)))
+        return dispute
 
     def resolve_dispute(self, case_number: str) -> None:
         with self.session() as s:
@@ -159,10 +214,10 @@ class AccountStore:
         with self.session() as s:
             if s.get(Payment, reference) is not None:
                 return False
-            s.add(Payment(reference=reference, account_id=account_id, amount=amount))
             account = s.get(Account, account_id)
-            if account is None:
+            if account is None:  # before the payment row: its foreign key would fail the flush
                 raise KeyError(account_id)
+            s.add(Payment(reference=reference, account_id=account_id, amount=amount))
             account.amount_due = max(Decimal("0.00"), account.amount_due - amount)
             if account.amount_due == 0:
                 account.status = "paid"
@@ -171,11 +226,16 @@ class AccountStore:
     def add_event(self, kind: str, account_id: str | None, conversation_id: str | None,
                   detail: dict | None = None) -> None:
         with self.session() as s:
-            s.add(Event(kind=kind, account_id=account_id, conversation_id=conversation_id, detail=detail or {}))
+            s.add(Event(kind=kind, account_id=account_id, conversation_id=conversation_id,
+                        detail=seal_values(detail or {}, EVENT_CONTEXT, self.keyring)))
 
     def events(self, account_id: str) -> list[Event]:
+        """The account's events, oldest first, with the personal values of their details opened."""
         with self.session() as s:
-            return list(s.scalars(select(Event).where(Event.account_id == account_id).order_by(Event.id)))
+            events = list(s.scalars(select(Event).where(Event.account_id == account_id).order_by(Event.id)))
+        for row in events:  # detached: what is set here is never written back
+            set_committed_value(row, "detail", open_values(row.detail or {}, EVENT_CONTEXT, self.keyring))
+        return events
 
     def promises(self, account_id: str) -> list[Promise]:
         with self.session() as s:
@@ -187,7 +247,8 @@ class AccountStore:
 
     def disputes(self, account_id: str) -> list[Dispute]:
         with self.session() as s:
-            return list(s.scalars(select(Dispute).where(Dispute.account_id == account_id)))
+            disputes = list(s.scalars(select(Dispute).where(Dispute.account_id == account_id)))
+        return [self._opened_dispute(d) for d in disputes]
 
     # --- what the compliance gate needs to know -------------------------------------------------------
     def gate_subscriber(self, account_id: str) -> dict:
@@ -216,6 +277,7 @@ class AccountStore:
         now = utcnow()
         rows: dict[str, dict] = {}
         for account in accounts:
+            seal_account(account, self.keyring)  # a Core insert: no flush seals them
             rows[account.id] = {name: getattr(account, name) for name in columns} | {"updated_at": now}
         with self.session() as s:
             existing = set(s.scalars(select(Account.id).where(Account.id.in_(list(rows)))))
@@ -244,6 +306,68 @@ class AccountStore:
         for account_id in set(broken) | set(disputes):
             out[account_id] = (int(broken.get(account_id, 0)), int(disputes.get(account_id, 0)))
         return out
+
+    # --- encryption at rest: key rotation (docs/security.md) --------------------------------------------
+    def rekey(self, batch: int = 500) -> RekeyReport:
+        """Seal again every personal value not sealed with the current data key and the cipher its pack asks for,
+        and recompute every blind index under the current index key. Idempotent, and safe while the stack runs:
+        each batch is a transaction of its own, and rows written meanwhile are sealed with the current key."""
+        report = RekeyReport()
+        with self.session() as s:
+            ids = list(s.scalars(select(Account.id).order_by(Account.id)))
+        for start in range(0, len(ids), batch):
+            with self.session() as s:
+                for account in s.scalars(select(Account).where(Account.id.in_(ids[start:start + batch]))):
+                    try:
+                        report.accounts += seal_account(account, self.keyring, reseal=True)
+                    except crypto.CryptoError as exc:
+                        report.errors.append(f"account {account.id}: {exc}")
+        with self.session() as s:
+            rows = s.execute(select(OptOut.phone_index, OptOut.phone_sealed).order_by(OptOut.at.desc())).all()
+        for index, sealed in rows:
+            if sealed is None:
+                continue
+            try:
+                envelope = crypto.Envelope.parse_text(sealed)
+                phone = self.keyring.open_text(sealed, OPT_OUT_CONTEXT)
+            except crypto.CryptoError as exc:
+                report.errors.append(f"opt-out {index}: {exc}")
+                continue
+            current = self.keyring.index(phone)
+            if current == index and self.keyring.is_current(envelope):
+                continue
+            with self.session() as s:
+                if current != index and s.get(OptOut, current) is not None:  # newer, written under the new key
+                    s.execute(delete(OptOut).where(OptOut.phone_index == index))
+                else:
+                    row = s.get(OptOut, index)
+                    if row is not None:
+                        row.phone_index = current
+                        row.phone_sealed = self.keyring.seal_text(phone, OPT_OUT_CONTEXT)
+            report.opt_outs += 1
+        with self.session() as s:  # events' details and disputes' details: sealed with the deployment's cipher
+            for row in s.scalars(select(Event).where(Event.detail.is_not(None))):
+                try:
+                    detail = open_values(row.detail or {}, EVENT_CONTEXT, self.keyring, reseal=True)
+                except crypto.CryptoError as exc:
+                    report.errors.append(f"event {row.id}: {exc}")
+                    continue
+                if detail != row.detail:
+                    row.detail = detail
+                    report.events += 1
+            for dispute in s.scalars(select(Dispute).where(Dispute.details != "")):
+                context = dispute_context(dispute.case_number)
+                try:
+                    if not crypto.looks_sealed(dispute.details):  # written in the clear
+                        dispute.details = self.keyring.seal_text(dispute.details, context)
+                        report.events += 1
+                    elif not self.keyring.is_current(crypto.Envelope.parse_text(dispute.details)):
+                        dispute.details = self.keyring.seal_text(self.keyring.open_text(dispute.details, context),
+                                                                 context)
+                        report.events += 1
+                except crypto.CryptoError as exc:
+                    report.errors.append(f"dispute {dispute.case_number}: {exc}")
+        return report
 
     # --- contact history for the gate (campaign attempts) ----------------------------------------------
     def contact_history(self, account_id: str) -> list[dict]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -14,9 +13,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from duebot import clients
 from duebot.accounts.importer import RowError
 from duebot.accounts.store import AccountStore
-from duebot.campaigns.service import CampaignError, Campaigns, redis_client
+from duebot.campaigns.service import CampaignError, Campaigns
+from duebot.processes import ServiceSpec, start, stop
+from duebot.settings import load_settings
 
 app = typer.Typer(help="Outbound campaigns: import, preview, launch, pace, pause/resume, results.",
                   no_args_is_help=True, add_completion=False)
@@ -24,7 +26,7 @@ console = Console()
 
 
 def _campaigns() -> Campaigns:
-    return Campaigns(AccountStore(), redis_client())
+    return Campaigns(clients.account_store(), clients.redis_client())
 
 
 def _fail(exc: Exception) -> None:
@@ -41,7 +43,8 @@ def import_(
 ) -> None:
     """Import accounts and create a campaign of them; prints the campaign id. Same file again: same campaign."""
     try:
-        imported = Campaigns(AccountStore(), redis_client()).import_file(file, strategy, name, region)
+        campaigns = Campaigns(clients.account_store(), clients.redis_client())
+        imported = campaigns.import_file(file, strategy, name, region)
     except (RowError, CampaignError, ValueError) as exc:
         _fail(exc)
         return
@@ -113,15 +116,17 @@ def launch(
         _fail(exc)
         return
     console.print(f"launched {campaign_id}: {n:,} jobs enqueued")
-    procs = [subprocess.Popen([sys.executable, "-m", "duebot.campaigns.cli", "worker"]) for _ in range(workers)]
+    log_dir = load_settings().log_dir
+    workers_started = [start(ServiceSpec(name=f"campaign-worker-{index}", ready=lambda: True,
+                                         argv=[sys.executable, "-m", "duebot.campaigns.cli", "worker"],
+                                         log_path=log_dir / f"campaign-worker-{index}.log"))
+                       for index in range(workers)]
     try:
         if watch:
             _watch(c, campaign_id)
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(timeout=30)
+        for worker in workers_started:
+            stop(worker, grace=30)
 
 
 @app.command()
@@ -256,7 +261,7 @@ def worker(
     from duebot.campaigns import contactors as registry
     from duebot.campaigns.worker import WorkerOptions, run_worker
 
-    store, client = AccountStore(), redis_client()
+    store, client = clients.account_store(), clients.redis_client()
     specs = dict(item.split("=", 1) for item in (contactor or []))
     sim = {"seed": sim_seed, "latency": sim_latency, "certain": sim_certain}
     built = {}

@@ -203,7 +203,7 @@ def _simulated(store: AccountStore, client: redis.Redis, **options: Any) -> Cont
 
 
 def _twilio_sms(store: AccountStore, client: redis.Redis, **options: Any) -> Contactor:
-    from duebot.channels.sms_contactor import TwilioSmsContactor  # Twilio's client only where it is used
+    from duebot.channels.sms.contactor import TwilioSmsContactor  # Twilio's client only where it is used
 
     return TwilioSmsContactor(store, client, **options)
 

@@ -1,5 +1,11 @@
 """Campaign results and the seed's KPIs (seed 000 §2.4), from the attempts table plus what conversations wrote
-to the account store (promises, plans, disputes, payments, opt-outs, complaints)."""
+to the account store (promises, plans, disputes, payments, opt-outs, complaints, handoffs). Targets are data
+(campaigns/kpi_targets.yml, shared with the money KPIs by branch and period in campaigns/money.py).
+
+self_service_repayment_rate: accounts that paid since the launch with no person involved before their first
+payment (no human-queue step or agent-handled contact, no handoff, callback or legal-track event) ÷ accounts that
+paid since the launch. (It used to subtract only the campaign's human attempts, which never pay in the same step,
+so it was 1.0 whatever happened.)"""
 
 from __future__ import annotations
 
@@ -13,11 +19,12 @@ from typing import Any
 from sqlalchemy import text
 
 from duebot.accounts.store import AccountStore
+from duebot.campaigns.money import HUMAN_EVENTS, load_targets, opt_out_rows
 from duebot.campaigns.repo import CampaignRepo
 
 SETTLED = ("payment", "promise", "plan")
-TARGETS = {"answer_rate": 0.65, "first_contact_success": 0.40, "automated_share": 0.60,
-           "self_service_repayment_rate": 0.65}
+# The campaign report's KPIs that have a seed target (values in campaigns/kpi_targets.yml).
+TARGETED = ("answer_rate", "first_contact_success", "automated_share", "self_service_repayment_rate")
 
 
 @dataclass
@@ -32,6 +39,7 @@ class CampaignData:
     complaints: int
     launched_at: float | None
     human_accounts: set[str] = field(default_factory=set)
+    human_from: dict[str, float] = field(default_factory=dict)  # account → first time a person took part
 
 
 def _epoch(value: Any) -> float:
@@ -73,17 +81,29 @@ def load(store: AccountStore, campaign_id: str) -> CampaignData:
                 f"SELECT account_id, amount, paid_at FROM payments WHERE account_id IN ({members})"), p):
             if _epoch(at) >= since:
                 payments[a].append((Decimal(str(amt)), _epoch(at)))
-        opted = {a for a, at in c.execute(text(
-            f"SELECT a.id, o.at FROM opt_outs o JOIN accounts a ON a.phone = o.phone "
-            f"WHERE o.opted_out AND a.id IN ({members})"), p) if _epoch(at) >= since}
+        with store.session() as s:  # opt-outs are per number: matched through its blind index
+            opted = {a for a, out, at in opt_out_rows(store, s, accounts) if out and _epoch(at) >= since}
         complaints = sum(1 for (at,) in c.execute(text(
             f"SELECT at FROM account_events WHERE kind = 'complaint' AND account_id IN ({members})"), p)
             if _epoch(at) >= since)
+        kinds = ", ".join(f"'{k}'" for k in HUMAN_EVENTS)
+        people = [(a, _epoch(at)) for a, at in c.execute(text(
+            f"SELECT account_id, at FROM account_events WHERE kind IN ({kinds}) AND account_id IN ({members})"), p)]
     data = CampaignData(accounts, attempts, promises, plans, disputes, dict(payments), opted, complaints,
                         campaign.launched_at)
     data.human_accounts = {a["account_id"] for a in attempts
                            if a["handled_by"] == "human" or a["channel"] == "human"}
+    human = people + [(a["account_id"], a["started_at"]) for a in attempts
+                      if (a["handled_by"] == "human" or a["channel"] == "human") and a["started_at"] is not None]
+    for account, at in human:
+        data.human_from[account] = min(at, data.human_from.get(account, at))
     return data
+
+
+def self_service_payers(data: CampaignData) -> set[str]:
+    """Accounts whose first payment (since the launch) came before any person took part."""
+    return {a for a, pays in data.payments.items()
+            if a not in data.human_from or data.human_from[a] > min(at for _, at in pays)}
 
 
 def _rate(num: int | float, den: int | float) -> float | None:
@@ -134,7 +154,7 @@ def compute(data: CampaignData) -> dict[str, Any]:
         "dispute_rate": _rate(len(data.disputes), len(attempted)),
         "opt_out_rate": _rate(len(data.opted_out), len(attempted)),
         "automated_share": _rate(by_bot, len(handled)),
-        "self_service_repayment_rate": _rate(len(paid - data.human_accounts), len(paid)),
+        "self_service_repayment_rate": _rate(len(self_service_payers(data)), len(paid)),
         "settled_accounts": len(settled),
         "paid_accounts": len(paid),
         "complaints": data.complaints,
@@ -144,7 +164,9 @@ def compute(data: CampaignData) -> dict[str, Any]:
         "outcome_unknown_attempts": sum(1 for a in contacts if a["state"] == "unknown"),
         "gate_denials": dict(denials.most_common()),
     }
-    kpis["targets"] = {k: {"target": t, "met": None if kpis[k] is None else kpis[k] >= t} for k, t in TARGETS.items()}
+    targets = load_targets().kpis
+    kpis["targets"] = {k: {"target": targets[k].target, "met": targets[k].met(kpis[k])}
+                       for k in TARGETED if k in targets}
     return kpis
 
 

@@ -1,8 +1,14 @@
-"""Pure scheduling decisions: an account's schedule, its first due time, and where it goes after an attempt."""
+"""Scheduling decisions: an account's schedule, its first due time, and where it goes after an attempt.
+
+Pure but for one read: when the strategy has score bands, an account's risk score (risk/scores.py, the table
+`duebot risk score` writes); a strategy without score bands never asks, and an unscored account gets its
+segment's schedule as before.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from duebot.accounts.models import Account
@@ -24,8 +30,24 @@ def account_zone(timezone: str | None, phone_zones: str | None) -> ZoneInfo | No
     return None
 
 
-def schedule_for(strategy: Strategy, account: Account, today: dt.date) -> tuple[Step, ...]:
-    return strategy.schedule(account.segment, strategy.band(account.birth_date, today))
+def _stored_score(account_id: str) -> int | None:
+    from duebot.risk.scores import stored_score
+
+    return stored_score(account_id)
+
+
+# Where the planner reads an account's risk score (None: unscored). Replaceable for tests and other stores.
+score_of: Callable[[str], float | None] = _stored_score
+_UNSET = object()
+
+
+def schedule_for(strategy: Strategy, account: Account, today: dt.date,
+                 score: float | None | object = _UNSET) -> tuple[Step, ...]:
+    """The account's steps: by score band when the strategy has them and the account has a matching score, else
+    by segment and age band. `score` given (a number or None) saves the lookup."""
+    if score is _UNSET:
+        score = score_of(account.id) if strategy.score_bands else None
+    return strategy.schedule(account.segment, strategy.band(account.birth_date, today), score)  # type: ignore[arg-type]
 
 
 def first_due(strategy: Strategy, account: Account, now: float) -> float:

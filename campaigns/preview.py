@@ -18,7 +18,9 @@ from typing import Any
 
 from sqlalchemy import text
 
+from duebot.accounts.models import open_sealed
 from duebot.accounts.store import AccountStore
+from duebot.campaigns import planner
 from duebot.campaigns.planner import account_zone
 from duebot.campaigns.strategy import Step, Strategy, load_strategy
 from duebot.policies.gate import Contact, Decision, HistoryEntry, Request, Subscriber, evaluate
@@ -26,12 +28,12 @@ from duebot.policies.packs import load_pack
 from duebot.policies.timeutil import format_instant
 
 ROWS_SQL = """
-SELECT a.id, a.phone, a.phone_zones, a.timezone, a.segment, a.birth_date, a.pack, a.line_type,
+SELECT a.id, a.phone_sealed, a.phone_zones, a.timezone, a.segment, a.birth_date_sealed, a.pack, a.line_type,
        a.consent_ai_voice, a.consent_sms, a.status, ca.step, ca.state, ca.due_at, ca.reason,
        COALESCE(o.opted_out, 0), CASE WHEN d.account_id IS NULL THEN 0 ELSE 1 END
 FROM campaign_accounts ca
 JOIN accounts a ON a.id = ca.account_id
-LEFT JOIN opt_outs o ON o.phone = a.phone
+LEFT JOIN opt_outs o ON o.phone_index = a.phone_index
 LEFT JOIN (SELECT DISTINCT account_id FROM disputes WHERE status = 'open') d ON d.account_id = a.id
 WHERE ca.campaign_id = :c
 """
@@ -102,14 +104,17 @@ def preview(store: AccountStore, campaign_id: str, strategy: Strategy | str, now
     representative: dict[str, str] = {}
     out: list[PreviewRow] = []
     gate_calls = 0
-    for (aid, phone, zones_sig, tz, segment, born, pack, line_type, c_ai, c_sms, _acct_status, step_i, state,
-         due_at, reason, opted_out, dispute_open) in rows:
+    keyring = store.keyring
+    for (aid, phone_sealed, zones_sig, tz, segment, born_sealed, pack, line_type, c_ai, c_sms, _acct_status, step_i,
+         state, due_at, reason, opted_out, dispute_open) in rows:
         if state != "active":
             out.append(PreviewRow(aid, state, reason, None, None, None))
             continue
+        born = open_sealed("birth_date", aid, born_sealed, keyring)  # personal values are sealed at rest
         band = "default" if not born else "young" if young and str(born) > young else \
             "elderly" if old and str(born) <= old else "default"
-        schedule = strategy.schedule(segment, band)
+        # a strategy with score bands routes by the account's risk score, as the planner will (docs/risk.md)
+        schedule = strategy.schedule(segment, band, planner.score_of(aid) if strategy.score_bands else None)
         if step_i >= len(schedule):
             out.append(PreviewRow(aid, "finished", None, None, None, None))
             continue
@@ -128,7 +133,11 @@ def preview(store: AccountStore, campaign_id: str, strategy: Strategy | str, now
             out.append(PreviewRow(aid, "human_queue", step.name, "human", due, None))
             continue
         # The decision class: everything the gate reads, with the number replaced by its zones.
-        number = phone if exact or not zones_sig else representative.setdefault(zones_sig, phone)
+        if exact or not zones_sig:
+            number = open_sealed("phone", aid, phone_sealed, keyring)
+        else:  # opened once per class of zones, not once per account
+            number = representative.get(zones_sig) or representative.setdefault(
+                zones_sig, open_sealed("phone", aid, phone_sealed, keyring))
         key = (pack, step.channel, step.purpose, number, tz, line_type, bool(c_ai), bool(c_sms), bool(opted_out),
                bool(dispute_open), hist, aid if exact else None)
         decision = decisions.get(key)

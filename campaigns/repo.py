@@ -6,6 +6,7 @@ The attempt row is the idempotency record: its primary key is (campaign, account
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from sqlalchemy import and_, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from duebot.accounts.models import Account, Attempt, Campaign, CampaignAccount
+from duebot.accounts.models import Account, Attempt, Campaign, CampaignAccount, open_sealed
 from duebot.accounts.store import AccountStore
 
 CONTACTED = ("started", "done", "unknown")  # states that count as a contact: never repeated
@@ -95,6 +96,8 @@ class CampaignRepo:
                                                     CampaignAccount.state == "active").values(queued=False))
 
     def plan_initial(self, campaign_id: str, due: Sequence[tuple[str, float]]) -> None:
+        if not due:  # an empty executemany is one execute without parameters: "a value is required for 'due'"
+            return
         with self.store.session() as s:
             s.connection().execute(
                 text("UPDATE campaign_accounts SET due_at = :due WHERE campaign_id = :c AND account_id = :a"),
@@ -224,19 +227,21 @@ class CampaignRepo:
                 .group_by(Attempt.step_name, Attempt.channel, Attempt.state)).all()]
 
     def segment_bands(self, campaign_id: str, young: str | None, old: str | None) -> list[tuple[str, str, int]]:
-        """(segment, age band, accounts): the denominators of per-step progress."""
+        """(segment, age band, accounts): the denominators of per-step progress. Birth dates are sealed at rest:
+        the database cannot compare them, so each is opened here."""
         sql = text("""
-            SELECT a.segment,
-                   CASE WHEN a.birth_date IS NULL THEN 'default'
-                        WHEN :young IS NOT NULL AND a.birth_date > :young THEN 'young'
-                        WHEN :old IS NOT NULL AND a.birth_date <= :old THEN 'elderly'
-                        ELSE 'default' END AS band,
-                   count(*)
+            SELECT a.id, a.segment, a.birth_date_sealed
             FROM campaign_accounts ca JOIN accounts a ON a.id = ca.account_id
-            WHERE ca.campaign_id = :c GROUP BY 1, 2""")
+            WHERE ca.campaign_id = :c""")
+        counts: Counter[tuple[str, str]] = Counter()
         with self.engine.connect() as c:
-            return [(seg, band, int(n)) for seg, band, n in c.execute(sql, {"young": young, "old": old,
-                                                                            "c": campaign_id})]
+            for account_id, segment, sealed in c.execute(sql, {"c": campaign_id}):
+                born = open_sealed("birth_date", account_id, sealed, self.store.keyring)
+                iso = born.isoformat() if born is not None else None
+                band = ("default" if iso is None else "young" if young is not None and iso > young
+                        else "elderly" if old is not None and iso <= old else "default")
+                counts[(segment, band)] += 1
+        return [(segment, band, n) for (segment, band), n in counts.items()]
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:

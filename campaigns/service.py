@@ -11,18 +11,39 @@ from typing import Any
 
 import redis
 
-from duebot.accounts.importer import ImportReport, import_file
+from duebot.accounts.importer import ImportReport, RowError, check_region, import_file, shown
 from duebot.accounts.store import AccountStore
 from duebot.campaigns import planner
 from duebot.campaigns.control import CANCELLED, PAUSED, RUNNING, Control
 from duebot.campaigns.repo import CampaignRepo
 from duebot.campaigns.scheduler import Scheduler
-from duebot.campaigns.strategy import load_strategy
-from duebot.config import Settings
+from duebot.campaigns.strategy import Strategy, StrategyError, load_strategy
+
+MAX_NAME = 200  # the campaigns.name column
 
 
 class CampaignError(ValueError):
     pass
+
+
+def _strategy(name_or_path: str) -> Strategy:
+    """The strategy, or a CampaignError saying why not: a name or path that is no strategy is the caller's error,
+    whatever the file turns out to be (missing, a folder, not YAML, not UTF-8, not a strategy)."""
+    try:
+        return load_strategy(name_or_path)
+    except StrategyError as exc:
+        raise CampaignError(str(exc)) from exc
+    except Exception as exc:  # noqa: BLE001 - anything a file can be that is not a strategy
+        raise CampaignError(f"strategy {shown(name_or_path)}: not a strategy file ({type(exc).__name__}: "
+                            f"{shown(str(exc), 120)})") from exc
+
+
+def _campaign_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > MAX_NAME or any(ord(c) < 32 or 127 <= ord(c) < 160 or 0xD800 <= ord(c) < 0xE000
+                                                for c in name):
+        raise CampaignError(f"name: 1 to {MAX_NAME} characters of text, no control characters ({shown(name)})")
+    return name
 
 
 @dataclass
@@ -31,12 +52,6 @@ class Imported:
     created: bool
     added: int
     report: ImportReport
-
-
-def redis_client(url: str | None = None) -> redis.Redis:
-    settings = Settings.from_env()
-    url = url or settings.redis_url or f"redis://{settings.host}:{settings.embedded_redis_port}/0"
-    return redis.Redis.from_url(url)
 
 
 class Campaigns:
@@ -48,12 +63,18 @@ class Campaigns:
     def import_file(self, path: Path, strategy: str = "default", name: str | None = None, region: str = "US",
                     today: dt.date | None = None) -> Imported:
         """Accounts are upserted; the campaign id is a hash of the file and strategy, so importing the same
-        file again returns the same campaign and adds nothing."""
-        loaded = load_strategy(strategy)
+        file again returns the same campaign and adds nothing. The strategy, name and region are checked before
+        anything is imported: a CampaignError for any of them leaves the store as it was."""
+        loaded = _strategy(strategy)
+        name = _campaign_name(name or path.stem)
+        try:
+            region = check_region(region)
+        except RowError as exc:
+            raise CampaignError(str(exc)) from exc
         digest = hashlib.sha256(path.read_bytes() + loaded.path.encode()).hexdigest()[:12]
         campaign_id = f"C-{digest}"
         report = import_file(path, self.store, today=today, default_region=region)
-        created, added = self.repo.create(campaign_id, name or path.stem, loaded.path, str(path), report.account_ids)
+        created, added = self.repo.create(campaign_id, name, loaded.path, str(path), report.account_ids)
         return Imported(campaign_id, created, added, report)
 
     def _campaign(self, campaign_id: str) -> Any:
@@ -68,7 +89,11 @@ class Campaigns:
         if campaign.status in ("running", "completed", "cancelled"):
             raise CampaignError(f"campaign {campaign_id} is {campaign.status}")
         if campaign.status == "draft":
-            strategy = load_strategy(campaign.strategy)
+            if not self.repo.account_states(campaign_id):
+                # every row of its file was refused: say so, rather than run a campaign of nobody
+                raise CampaignError(f"campaign {campaign_id} has no accounts: nothing to launch (see its import's "
+                                    "errors)")
+            strategy = _strategy(campaign.strategy)
             now = time.time()
             due = []
             with self.store.session() as s:

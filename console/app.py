@@ -7,19 +7,23 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from duebot.console import views_admin, views_auth, views_campaigns, views_qa
+from duebot.console import views_admin, views_auth, views_campaigns, views_kpis, views_qa
 from duebot.console.context import HERE, NotLoggedIn, get_console, templates
 from duebot.console.masking import console_logger
 from duebot.console.sessions import COOKIE
+from duebot.console.web_guard import SecurityHeaders
+from duebot.settings import load_settings
 
 PREFIX = "/console"
 
 
 def install(app: FastAPI) -> None:
     console_logger()  # masking filter on the console's log lines before anything logs
-    for module in (views_auth, views_campaigns, views_qa, views_admin):
+    for module in (views_auth, views_campaigns, views_kpis, views_qa, views_admin):
         app.include_router(module.router, prefix=PREFIX)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=str(HERE / "static")), name="console-static")
+    # CSP, frame-ancestors, Referrer-Policy, nosniff on every console response; HSTS when served over https
+    app.add_middleware(SecurityHeaders, hsts=load_settings().public_url.startswith("https://"))
 
     @app.exception_handler(NotLoggedIn)
     async def not_logged_in(request: Request, _exc: NotLoggedIn) -> Response:

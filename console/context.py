@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
 from fastapi import Depends, HTTPException, Request
 from fastapi.templating import Jinja2Templates
 
+from duebot import clients
 from duebot.accounts.models import Account
 from duebot.accounts.store import AccountStore
-from duebot.campaigns.service import Campaigns, redis_client
-from duebot.config import Settings
+from duebot.campaigns.service import Campaigns
 from duebot.console.evidence_view import Catalog, InboxWriter, LogReader
 from duebot.console.masking import Known, Masker
 from duebot.console.roles import VISIBLE_BY_DEFAULT, Perm, Role, allowed
 from duebot.console.sessions import COOKIE, Session, Sessions
 from duebot.console.users import User, Users
 from duebot.evidence.inbox import EvidenceInbox
+from duebot.settings import load_settings
 
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -34,6 +35,10 @@ class Console:
     client: redis.Redis
     data_dir: Path
     secure_cookies: bool
+    # The origin (scheme://host[:port]) browsers reach the console at, from DUEBOT_PUBLIC_URL: state changes must
+    # come from it. None when DUEBOT_PUBLIC_URL is not set: the service is reached directly, so the browser's
+    # Origin must name the Host it reached.
+    public_origin: str | None = None
 
     def __post_init__(self) -> None:
         self.users = Users(self.store)
@@ -45,9 +50,10 @@ class Console:
 
     @classmethod
     def from_env(cls) -> Console:
-        settings = Settings.from_env()
-        public = os.environ.get("DUEBOT_PUBLIC_URL", "")
-        return cls(AccountStore(), redis_client(), settings.data_dir, public.startswith("https://"))
+        settings = load_settings()
+        configured = "public_url" in settings.model_fields_set
+        return cls(clients.account_store(settings), clients.redis_client(settings), settings.data_dir,
+                   settings.public_url.startswith("https://"), origin_of(settings.public_url) if configured else None)
 
     def _account_from_id(self, conversation_id: str) -> str | None:
         """Channel conversation ids are "<channel>:<account id>" (e.g. sms:A-1)."""
@@ -113,15 +119,40 @@ async def current(request: Request, console: Console = Depends(get_console)) -> 
         raise NotLoggedIn()
     ctx = Ctx(console, session, user, request)
     if request.method not in ("GET", "HEAD"):
-        await check_csrf(request, session)
+        await check_csrf(request, session, console)
     return ctx
 
 
-async def check_csrf(request: Request, session: Session) -> None:
-    """Every state change carries the session's token (form field or X-CSRF-Token header), from our origin."""
+def origin_of(url: str) -> str:
+    """scheme://host[:port] as a browser sends it in Origin: lower case, no default port, no path."""
+    parts = urlsplit(url.strip())
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 literal
+    port = parts.port
+    return f"{scheme}://{host}" + (f":{port}" if port and port != {"http": 80, "https": 443}.get(scheme) else "")
+
+
+def client_address(request: Request) -> str:
+    """The address lock-outs count per. Behind a reverse proxy this is the proxy's, unless uvicorn trusts it to
+    say who the client is (its --forwarded-allow-ips / FORWARDED_ALLOW_IPS; 127.0.0.1 by default)."""
+    return request.client.host if request.client else "unknown"
+
+
+async def check_csrf(request: Request, session: Session, console: Console) -> None:
+    """Every state change carries the session's token (form field or X-CSRF-Token header), and when the browser
+    says where the request comes from (Origin), it must be the console's own origin: DUEBOT_PUBLIC_URL's when it
+    is set (so a proxy may rewrite Host), else the Host the browser reached. A browser sends `Origin: null` for
+    a request from an opaque origin (a sandboxed frame, a data: URL): refused too."""
     origin = request.headers.get("origin")
-    if origin and origin != "null" and origin.split("://", 1)[-1] != request.headers.get("host"):
-        raise HTTPException(403, "cross-site request refused")
+    if origin is not None:
+        expected = console.public_origin
+        if expected is not None:
+            ours = origin.strip().lower() == expected
+        else:
+            ours = origin != "null" and origin.split("://", 1)[-1] == request.headers.get("host")
+        if not ours:
+            raise HTTPException(403, "cross-site request refused")
     sent = request.headers.get("x-csrf-token")
     if sent is None and request.headers.get("content-type", "").startswith(
             ("application/x-www-form-urlencoded", "multipart/form-data")):

@@ -6,7 +6,9 @@ the Redis inbox, then waits until the writer made them durable."""
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterable
@@ -14,11 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from duebot.console.masking import Masker
 from duebot.evidence.checkpoint import Checkpoint, list_checkpoints
 from duebot.evidence.inbox import EvidenceInbox
 from duebot.evidence.log import EvidenceLog
 from duebot.evidence.records import Record
 from duebot.evidence.verifier import leaf_hash, verify_inclusion
+from duebot.settings import load_settings
 
 LOW_ASR = 0.75  # below this the voice pipeline reads amounts and dates back: QA should listen
 STRONG_NEGATIVE = 0.7  # policies/emotion.yml strong_negative
@@ -201,27 +205,57 @@ class Integrity:
     pending: int
     checkpoint: Checkpoint | None
     problem: str | None = None
+    pinned: bool = False  # the checkpoint's signature was checked against the pinned key (DUEBOT_EVIDENCE_TRUSTED_KEY)
 
     @property
     def label(self) -> str:
+        key = " (pinned key)" if self.pinned else ""
         if self.state == "verified":
-            return f"Integrity verified: {self.checked} records in the signed checkpoint of {self.checkpoint.size}"
+            return (f"Integrity verified{key}: {self.checked} records in the signed checkpoint of "
+                    f"{self.checkpoint.size}")
         if self.state == "pending":
-            return (f"{self.checked} records verified; {self.pending} newer than the latest checkpoint "
+            return (f"{self.checked} records verified{key}; {self.pending} newer than the latest checkpoint "
                     "(signed within seconds)")
         if self.state == "unsigned":
             return "No signed checkpoint yet"
         return f"INTEGRITY FAILURE: {self.problem}"
 
 
+_pinned_cache: dict[tuple[str, int], str] = {}
+
+
+def pinned_vkey() -> str | None:
+    """The pinned public key named by DUEBOT_EVIDENCE_TRUSTED_KEY (re-read when the file changes), None when none is
+    configured; ValueError when one is configured but cannot be read."""
+    path = load_settings().evidence.trusted_key
+    if path is None:
+        return None
+    try:
+        stamp = (str(path), path.stat().st_mtime_ns)
+        if stamp not in _pinned_cache:
+            _pinned_cache.clear()
+            _pinned_cache[stamp] = path.read_text().strip()
+        return _pinned_cache[stamp]
+    except OSError as exc:
+        raise ValueError(f"the pinned key {path} (DUEBOT_EVIDENCE_TRUSTED_KEY) is unreadable: {exc}") from exc
+
+
 def check_integrity(log: EvidenceLog, records: Iterable[Record]) -> Integrity:
     """Each record's leaf hash, recomputed from the bytes on disk, must reach the signed root through its
     inclusion proof (RFC 9162 §2.1.3.2, evidence/verifier.py). The checkpoint's signature was verified when the
-    log was opened (Checkpoint.parse), against the log's public key."""
+    log was opened (Checkpoint.parse) against public.vkey beside the log; when a key is pinned
+    (DUEBOT_EVIDENCE_TRUSTED_KEY) it is verified again against that one, which whoever writes the log cannot
+    replace."""
     cp = log.last_checkpoint
     records = list(records)
     if cp is None:
         return Integrity("unsigned", 0, len(records), None)
+    try:
+        pinned = pinned_vkey()
+        if pinned is not None:
+            Checkpoint.parse(cp.note, pinned)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return Integrity("failed", 0, len(records), cp, f"the latest checkpoint is not signed by the pinned key: {exc}")
     checked = pending = 0
     for rec in records:
         if rec.index >= cp.size:
@@ -229,9 +263,109 @@ def check_integrity(log: EvidenceLog, records: Iterable[Record]) -> Integrity:
             continue
         proof = log.inclusion_proof(rec.index, cp.size)
         if not verify_inclusion(leaf_hash(rec.data), rec.index, cp.size, proof, cp.root):
-            return Integrity("failed", checked, pending, cp, f"record {rec.index} does not match the signed log")
+            return Integrity("failed", checked, pending, cp, f"record {rec.index} does not match the signed log",
+                             pinned is not None)
         checked += 1
-    return Integrity("pending" if pending else "verified", checked, pending, cp)
+    return Integrity("pending" if pending else "verified", checked, pending, cp, pinned=pinned is not None)
+
+
+# ------------------------------------------------------------------------------------ a transcript for a page
+
+SHOWN = 300  # characters of a malformed value shown as text
+
+
+def _compact(value: Any) -> str:
+    """Any JSON value as text: a string as it is, anything else as compact JSON; cut to SHOWN characters."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return text[:SHOWN] + "…" if len(text) > SHOWN else text
+
+
+def _shown(value: Any, masker: Masker) -> str:
+    return masker.text(_compact(value))
+
+
+def _label(value: Any, masker: Masker) -> str | None:
+    """A field that should be a short string (speaker, channel, label): kept if it is one, else shown as text."""
+    return value if isinstance(value, str) or value is None else _shown(value, masker)
+
+
+def _score(value: Any, masker: Masker) -> float | str | None:
+    """A number the page formats (%.2f): a float when it is a real number, else the value as text."""
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return _shown(value, masker)
+
+
+def _strings(value: Any, masker: Masker) -> list[str]:
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    return [item if isinstance(item, str) else _shown(item, masker) for item in items]
+
+
+def _index(value: Any, masker: Masker) -> int | str | None:
+    if value is None or isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return _shown(value, masker)
+
+
+def transcript_view_model(evidence: Any, records: list[Record], masker: Masker) -> dict[str, Any]:
+    """What transcript.html shows of a conversation's records. Records are evidence of any JSON shape (producers
+    outside duebot write them): every field is coerced to what the page formats, or shown as (masked) text, so a
+    malformed value is visible and never an error."""
+    def text(rec: Record) -> str:
+        ref = rec.payloads.get("text")
+        if ref is None:
+            return _shown(rec.body.get("text"), masker) if rec.body.get("text") else "(no text)"
+        raw = evidence.payload(ref["sha256"])
+        return "[text erased under retention]" if raw is None else masker.text(raw.decode("utf-8", "replace"))
+
+    turns, voice, events, annotations, accesses, audio = [], [], [], [], [], []
+    assessment = None
+    n = -1
+    for rec in records:
+        b = rec.body
+        if rec.kind == "turn":
+            n += 1
+            turns.append({"n": n, "index": rec.index, "speaker": _label(b.get("speaker"), masker),
+                          "channel": _label(b.get("channel"), masker),
+                          "started_at": _label(b.get("started_at"), masker),
+                          "ended_at": _label(b.get("ended_at"), masker), "text": text(rec),
+                          "emotion": _label(b.get("emotion_label"), masker),
+                          "emotion_score": _score(b.get("emotion_score"), masker),
+                          "asr": _score(b.get("asr_confidence"), masker),
+                          "legal": _strings(b.get("legal_elements"), masker),
+                          "intent": _label(b.get("intent"), masker)})
+        elif rec.kind == "voice_turn":
+            ref = rec.payloads.get("audio_wav")
+            voice.append({"index": rec.index, "speaker": _label(b.get("speaker"), masker),
+                          "at": _score(b.get("started_at"), masker), "until": _score(b.get("ended_at"), masker),
+                          "text": _shown(b.get("text"), masker), "asr": _score(b.get("asr_confidence"), masker),
+                          "interrupted": b.get("interrupted") is True, "audio": ref["sha256"] if ref else None})
+        elif rec.kind == "voice_call":
+            audio += [ref["sha256"] for ref in rec.payloads.values()]
+        elif rec.kind == "annotation":
+            annotations.append({"ts": rec.ts, "author": _label(b.get("author"), masker),
+                                "label": _label(b.get("label"), masker), "comment": _shown(b.get("comment"), masker),
+                                "turn": _index(b.get("turn_index"), masker)})
+        elif rec.kind == "access":
+            accesses.append({"ts": rec.ts, "user": _label(b.get("user"), masker),
+                             "purpose": _label(b.get("purpose"), masker), "masked": b.get("masked")})
+        elif rec.kind == "three_elements":
+            assessment = {"ts": rec.ts, "identity": b.get("identity_confirmed") is True,
+                          "amount": b.get("amount_stated") is True, "deadline": b.get("deadline_stated") is True,
+                          "missing": _strings(b.get("missing"), masker)}
+        else:
+            details = {k: masker.value("amount", _compact(v)) if k == "amount" else _shown(v, masker)
+                       for k, v in b.items() if k not in ("rid", "type", "decision") and v not in (None, "")}
+            events.append({"ts": rec.ts, "kind": rec.kind, "type": _label(b.get("type"), masker),
+                           "details": details})
+    return {"turns": turns, "voice": voice, "events": events, "annotations": annotations, "accesses": accesses,
+            "assessment": assessment, "call_audio": audio}
 
 
 # ------------------------------------------------------------------------------------ writing via the inbox

@@ -1,4 +1,4 @@
-"""Roles and what each may do: the one table the server checks (and the README's role matrix shows)."""
+"""Roles and what each may do: the one table the server checks (and docs/console.md's role matrix shows)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ class Role(StrEnum):
     CAMPAIGN_MANAGER = "campaign_manager"
     QA_REVIEWER = "qa_reviewer"
     AUDITOR = "auditor"
+    MONITOR = "monitor"  # a scraper or dashboard: campaign progress and /metrics, no personal data, nothing else
 
 
 class Perm(StrEnum):
     USERS = "manage users"
     CAMPAIGN_VIEW = "see campaigns, progress and KPI reports"
+    KPI_VIEW = "see money KPIs by branch and period"
     CAMPAIGN_PREVIEW = "preview a campaign's gate decisions"
     CAMPAIGN_IMPORT = "import accounts as a campaign"
     CAMPAIGN_CONTROL = "launch, pause, resume, cancel campaigns"
@@ -24,14 +26,18 @@ class Perm(StrEnum):
     ANNOTATE = "annotate transcripts"
     BUNDLE = "export evidence bundles (unmasked, verifiable)"
     ACCESS_LOG = "read the access log"
+    GATE_CHECK = "ask the contact gate for decisions (POST /gate/check)"
+    METRICS = "read service metrics (GET /metrics)"
 
 
-A, M, Q, U = Role.ADMIN, Role.CAMPAIGN_MANAGER, Role.QA_REVIEWER, Role.AUDITOR
+A, M, Q, U, W = Role.ADMIN, Role.CAMPAIGN_MANAGER, Role.QA_REVIEWER, Role.AUDITOR, Role.MONITOR
 # Least privilege (seed 000 §1.3.2/§5.2): the admin runs the console, not the data; campaign managers see
 # transcripts of their outcomes masked; personal data only for QA and audit, and only as a logged action.
+# The same table decides what an API token may do: a token acts with the role of the user it belongs to.
 MATRIX: dict[Perm, frozenset[Role]] = {
     Perm.USERS: frozenset({A}),
-    Perm.CAMPAIGN_VIEW: frozenset({A, M, Q, U}),
+    Perm.CAMPAIGN_VIEW: frozenset({A, M, Q, U, W}),
+    Perm.KPI_VIEW: frozenset({A, M, U}),  # aggregates only (no account is named): who runs, audits or oversees
     Perm.CAMPAIGN_PREVIEW: frozenset({M, U}),
     Perm.CAMPAIGN_IMPORT: frozenset({M}),
     Perm.CAMPAIGN_CONTROL: frozenset({M}),
@@ -41,10 +47,12 @@ MATRIX: dict[Perm, frozenset[Role]] = {
     Perm.ANNOTATE: frozenset({Q}),
     Perm.BUNDLE: frozenset({Q, U}),  # a verifiable bundle holds the original payloads, so unmask roles only
     Perm.ACCESS_LOG: frozenset({A, U}),
+    Perm.GATE_CHECK: frozenset({M, U}),  # what the preview shows, for requests of the caller's own
+    Perm.METRICS: frozenset({A, M, W}),  # campaign counters only: no personal data
 }
 # Personal-data categories a role sees without unmasking: managers need amounts to run a portfolio.
 VISIBLE_BY_DEFAULT: dict[Role, frozenset[str]] = {
-    A: frozenset(), M: frozenset({"amount"}), Q: frozenset(), U: frozenset(),
+    A: frozenset(), M: frozenset({"amount"}), Q: frozenset(), U: frozenset(), W: frozenset(),
 }
 
 
@@ -53,7 +61,7 @@ def allowed(role: Role | str, perm: Perm) -> bool:
 
 
 def matrix_markdown() -> str:
-    """The role matrix as a Markdown table (README and `duebot console roles`)."""
+    """The role matrix as a Markdown table (docs/console.md and `duebot console roles`)."""
     roles = list(Role)
     lines = ["| may … | " + " | ".join(r.value for r in roles) + " |", "|---" * (len(roles) + 1) + "|"]
     for perm, who in MATRIX.items():

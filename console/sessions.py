@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 import time
 from dataclasses import dataclass
@@ -82,11 +83,26 @@ class Sessions:
         return ended
 
     # ---- unmask grants
-    def grant_unmask(self, session: Session, conversation_id: str) -> None:
-        self.r.set(f"{PREFIX}unmask:{session.sid}:{conversation_id}", "1", ex=UNMASK_SECONDS)
+    def grant_unmask(self, session: Session, conversation_id: str, reason: str = "",
+                     record: int | None = None) -> None:
+        """`reason` and `record` (the index of the durable unmask access record) travel with the grant, so what
+        the grant allows (an evidence bundle) can cite them."""
+        value = json.dumps({"reason": reason, "record": record})
+        self.r.set(f"{PREFIX}unmask:{session.sid}:{conversation_id}", value, ex=UNMASK_SECONDS)
 
     def unmasked(self, session: Session, conversation_id: str) -> bool:
         return self.r.exists(f"{PREFIX}unmask:{session.sid}:{conversation_id}") == 1
+
+    def unmask_grant(self, session: Session, conversation_id: str) -> dict | None:
+        """{"reason": …, "record": …} of a running unmask grant, or None."""
+        raw = self.r.get(f"{PREFIX}unmask:{session.sid}:{conversation_id}")
+        if raw is None:
+            return None
+        try:
+            grant = json.loads(raw)
+        except ValueError:
+            return None
+        return grant if isinstance(grant, dict) else None
 
     def revoke_unmask(self, session: Session, conversation_id: str) -> None:
         self.r.delete(f"{PREFIX}unmask:{session.sid}:{conversation_id}")

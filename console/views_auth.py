@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
-from duebot.console.context import Console, Ctx, check_csrf, current, get_console, templates
+from duebot.console.context import Console, Ctx, check_csrf, client_address, current, get_console, templates
 from duebot.console.masking import console_logger
 from duebot.console.roles import Role
 from duebot.console.sessions import COOKIE, IDLE
@@ -15,7 +15,8 @@ from duebot.console.sessions import COOKIE, IDLE
 router = APIRouter(tags=["console"], include_in_schema=False)
 log = console_logger()
 HOME = {Role.ADMIN: "/console/users", Role.CAMPAIGN_MANAGER: "/console/campaigns",
-        Role.QA_REVIEWER: "/console/transcripts", Role.AUDITOR: "/console/transcripts"}
+        Role.QA_REVIEWER: "/console/transcripts", Role.AUDITOR: "/console/transcripts",
+        Role.MONITOR: "/console/campaigns"}
 
 
 def _cookie(response: Response, console: Console, token: str) -> None:
@@ -47,10 +48,11 @@ async def login(request: Request, username: Annotated[str, Form()], password: An
     session = console.sessions.get(request.cookies.get(COOKIE))
     if session is None:
         raise HTTPException(403, "your login form expired; reload the page")
-    await check_csrf(request, session)
-    result = console.users.login(username, password)
+    await check_csrf(request, session, console)
+    address = client_address(request)
+    result = console.users.login(username, password, address)
     if result.user is None:
-        log.warning("console login refused for %r: %s", username[:64], result.error)
+        log.warning("console login refused for %r from %s: %s", username[:64], address, result.error)
         response = templates.TemplateResponse(request, "login.html", {"csrf": session.csrf, "next": _safe_next(next),
                                                                       "error": result.error, "user": None},
                                               status_code=401)

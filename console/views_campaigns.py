@@ -5,22 +5,24 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
+from starlette.datastructures import UploadFile
 
+from duebot.campaigns.http import strategies, strategy_source
 from duebot.campaigns.service import CampaignError
-from duebot.campaigns.strategy import STRATEGY_DIR, StrategyError
+from duebot.campaigns.strategy import StrategyError
 from duebot.console.context import Ctx, require
 from duebot.console.masking import console_logger
 from duebot.console.roles import Perm
+from duebot.settings import load_settings
 
 router = APIRouter(tags=["console"], include_in_schema=False)
 log = console_logger()
 PLOTS = {"funnel": "funnel.png", "segments": "outcomes_by_segment.png", "time": "outcomes_over_time.png"}
 ACTIONS = ("launch", "pause", "resume", "cancel")
-MAX_UPLOAD = 50 * 1024 * 1024
 
 
 def _when(epoch: float | None) -> str:
@@ -49,22 +51,33 @@ def import_form(ctx: Ctx = Depends(require(Perm.CAMPAIGN_IMPORT))) -> Response: 
 
 
 def _strategies() -> list[str]:
-    return sorted(p.stem for p in STRATEGY_DIR.glob("*.yml"))
+    """By name only: the packaged strategies and those registered in DUEBOT_STRATEGIES (same as the API)."""
+    return list(strategies())
+
+
+def _field(form: Any, name: str, default: str, longest: int = 200) -> str:
+    value = form.get(name)
+    return value[:longest] if isinstance(value, str) else default
 
 
 @router.post("/campaigns/import")
-async def import_upload(file: Annotated[UploadFile, File()], strategy: Annotated[str, Form()] = "default",
-                        name: Annotated[str, Form()] = "", region: Annotated[str, Form()] = "US",
-                        ctx: Ctx = Depends(require(Perm.CAMPAIGN_IMPORT))) -> Response:  # noqa: B008
+async def import_upload(request: Request, ctx: Ctx = Depends(require(Perm.CAMPAIGN_IMPORT))) -> Response:  # noqa: B008
+    # The form is read here, after the session, role and CSRF checks: an anonymous upload is refused unread.
+    limit = load_settings().api.max_upload_bytes
+    async with request.form(max_files=1, max_fields=10) as form:
+        strategy, name = _field(form, "strategy", "default", 64), _field(form, "name", "")
+        region = _field(form, "region", "US", 2)
+        upload = form.get("file")
+        data = await upload.read(limit + 1) if isinstance(upload, UploadFile) else b""
+        filename = (upload.filename if isinstance(upload, UploadFile) else None) or "upload.csv"
     if strategy not in _strategies():
         raise HTTPException(422, f"strategy must be one of {', '.join(_strategies())}")
-    data = await file.read(MAX_UPLOAD + 1)
-    suffix = Path(file.filename or "upload.csv").suffix.lower()
+    suffix = Path(filename).suffix.lower()
     error = None
     if not data:
         error = "the file is empty"
-    elif len(data) > MAX_UPLOAD:
-        error = f"the file is larger than {MAX_UPLOAD // 1024 // 1024} MB"
+    elif len(data) > limit:
+        error = f"the file is larger than {limit // 1024 // 1024} MB"
     elif suffix not in (".csv", ".jsonl"):
         error = "upload a .csv or .jsonl file"
     if error:
@@ -74,8 +87,8 @@ async def import_upload(file: Annotated[UploadFile, File()], strategy: Annotated
     with tempfile.NamedTemporaryFile(dir=folder, suffix=suffix, delete=False) as handle:
         handle.write(data)
     try:
-        imported = ctx.console.campaigns.import_file(Path(handle.name), strategy,
-                                                     name.strip() or Path(file.filename or "upload").stem, region)
+        imported = ctx.console.campaigns.import_file(Path(handle.name), strategy_source(strategy),
+                                                     name.strip() or Path(filename).stem, region)
     except (ValueError, StrategyError) as exc:
         masked = ctx.masker().text(str(exc))
         log.warning("console import by %s refused: %s", ctx.user.username, masked)

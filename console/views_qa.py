@@ -16,6 +16,7 @@ from starlette.background import BackgroundTask
 from duebot.accounts.models import CampaignAccount
 from duebot.console.context import Ctx, require
 from duebot.console.evidence_view import FLAGS, BundleLog, Filters, check_integrity
+from duebot.console.evidence_view import transcript_view_model as _view_model
 from duebot.console.masking import Masker, console_logger
 from duebot.console.roles import Perm
 from duebot.evidence.bundle import export_conversation
@@ -68,54 +69,10 @@ def _masker(ctx: Ctx, conversation_id: str) -> tuple[Masker, bool, Any]:
     return ctx.masker(account, unmasked), unmasked, account
 
 
-def _access(ctx: Ctx, conversation_id: str, purpose: str, wait: bool = False, **extra: Any) -> None:
-    ctx.console.writer.submit("access", {"user": ctx.user.username, "role": ctx.role.value, "purpose": purpose,
-                                         "via": "console", **extra}, conversation_id, wait=wait)
-
-
-def _view_model(evidence: Any, records: list[Record], masker: Masker) -> dict[str, Any]:
-    def text(rec: Record) -> str:
-        ref = rec.payloads.get("text")
-        if ref is None:
-            return masker.text(rec.body.get("text")) if rec.body.get("text") else "(no text)"
-        raw = evidence.payload(ref["sha256"])
-        return "[text erased under retention]" if raw is None else masker.text(raw.decode("utf-8", "replace"))
-
-    turns, voice, events, annotations, accesses, audio = [], [], [], [], [], []
-    assessment = None
-    n = -1
-    for rec in records:
-        b = rec.body
-        if rec.kind == "turn":
-            n += 1
-            turns.append({"n": n, "index": rec.index, "speaker": b.get("speaker"), "channel": b.get("channel"),
-                          "started_at": b.get("started_at"), "ended_at": b.get("ended_at"), "text": text(rec),
-                          "emotion": b.get("emotion_label"), "emotion_score": b.get("emotion_score"),
-                          "asr": b.get("asr_confidence"), "legal": b.get("legal_elements") or [],
-                          "intent": b.get("intent")})
-        elif rec.kind == "voice_turn":
-            ref = rec.payloads.get("audio_wav")
-            voice.append({"index": rec.index, "speaker": b.get("speaker"), "at": b.get("started_at"),
-                          "until": b.get("ended_at"), "text": masker.text(b.get("text") or ""),
-                          "asr": b.get("asr_confidence"), "interrupted": b.get("interrupted"),
-                          "audio": ref["sha256"] if ref else None})
-        elif rec.kind == "voice_call":
-            audio += [ref["sha256"] for ref in rec.payloads.values()]
-        elif rec.kind == "annotation":
-            annotations.append({"ts": rec.ts, "author": b.get("author"), "label": b.get("label"),
-                                "comment": masker.text(b.get("comment") or ""), "turn": b.get("turn_index")})
-        elif rec.kind == "access":
-            accesses.append({"ts": rec.ts, "user": b.get("user"), "purpose": b.get("purpose"),
-                             "masked": b.get("masked")})
-        elif rec.kind == "three_elements":
-            assessment = {"ts": rec.ts, "identity": b.get("identity_confirmed"), "amount": b.get("amount_stated"),
-                          "deadline": b.get("deadline_stated"), "missing": b.get("missing") or []}
-        else:
-            details = {k: (masker.value("amount", v) if k == "amount" else masker.text(str(v)))
-                       for k, v in b.items() if k not in ("rid", "type", "decision") and v not in (None, "")}
-            events.append({"ts": rec.ts, "kind": rec.kind, "type": b.get("type"), "details": details})
-    return {"turns": turns, "voice": voice, "events": events, "annotations": annotations, "accesses": accesses,
-            "assessment": assessment, "call_audio": audio}
+def _access(ctx: Ctx, conversation_id: str, purpose: str, wait: bool = False, **extra: Any) -> Record | None:
+    return ctx.console.writer.submit("access", {"user": ctx.user.username, "role": ctx.role.value,
+                                                "purpose": purpose, "via": "console", **extra},
+                                     conversation_id, wait=wait)
 
 
 @router.get("/transcript")
@@ -139,8 +96,8 @@ def unmask(c: Annotated[str, Form()], reason: Annotated[str, Form()],
         raise HTTPException(422, "say why you need the personal data (at least 5 characters)")
     _records(ctx, c)
     # durable before the data is shown: an unmask that is not on record does not happen
-    _access(ctx, c, "unmask", wait=True, reason=reason[:500])
-    ctx.console.sessions.grant_unmask(ctx.session, c)
+    record = _access(ctx, c, "unmask", wait=True, reason=reason[:500])
+    ctx.console.sessions.grant_unmask(ctx.session, c, reason[:500], record.index if record is not None else None)
     log.info("console: %s unmasked %s", ctx.user.username, c)
     return RedirectResponse(f"/console/transcript?c={c}", status_code=303)
 
@@ -193,13 +150,31 @@ def export_transcript(c: str, ctx: Ctx = Depends(require(Perm.TRANSCRIPT_VIEW)))
                              headers={"Content-Disposition": f'attachment; filename="{name}.txt"'})
 
 
+class _CitedBundleLog(BundleLog):
+    """The bundle's own access record names the role and cites the unmask it relies on (reason and record)."""
+
+    def __init__(self, ctx: Ctx, grant: dict[str, Any]) -> None:
+        super().__init__(ctx.console.writer)
+        self.extra = {"role": ctx.role.value, "via": "console", "reason": str(grant.get("reason") or "")[:500],
+                      "unmask_record": grant.get("record")}
+
+    def append(self, kind: str, body: dict[str, Any], *, conversation_id: str) -> Record:
+        return super().append(kind, {**body, **self.extra}, conversation_id=conversation_id)
+
+
 @router.get("/export/bundle")
 def export_bundle(c: str, ctx: Ctx = Depends(require(Perm.BUNDLE))) -> Response:  # noqa: B008
     _records(ctx, c)
+    # A bundle holds the original, unmasked payloads: it needs the same logged unmask, with its reason, as
+    # reading them on the page (a running unmask grant of this session and conversation).
+    grant = ctx.console.sessions.unmask_grant(ctx.session, c)
+    if grant is None:
+        raise HTTPException(403, "an evidence bundle holds the unmasked personal data: unmask the transcript "
+                                 "first (a logged action with a reason), then export")
     folder = Path(tempfile.mkdtemp(prefix="bundle-", dir=ctx.console.data_dir))
     name = re.sub(r"[^A-Za-z0-9._-]", "_", c)
     try:
-        path = export_conversation(BundleLog(ctx.console.writer), c, folder / f"{name}.zip",
+        path = export_conversation(_CitedBundleLog(ctx, grant), c, folder / f"{name}.zip",
                                    user=ctx.user.username, purpose="export bundle")
     except TimeoutError as exc:
         raise HTTPException(503, str(exc)) from exc

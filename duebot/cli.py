@@ -16,12 +16,14 @@ from rich.console import Console
 from duebot import __version__
 from duebot.accounts.cli import app as accounts_app
 from duebot.campaigns.cli import app as campaign_app
-from duebot.config import Settings
+from duebot.campaigns.report_cli import report as money_report
 from duebot.console.cli import app as console_app
 from duebot.emotion.cli import app as emotion_app
 from duebot.emotion.cli import eval_emotion
 from duebot.evidence.cli import app as evidence_app
 from duebot.policies.cli import app as gate_app
+from duebot.risk.cli import app as risk_app
+from duebot.settings import SettingsError, load_settings
 from duebot.voice.cli import app as voice_app
 from duebot.voice.cli import models_app
 
@@ -37,12 +39,76 @@ app.add_typer(voice_app, name="voice")
 app.add_typer(models_app, name="models")
 app.add_typer(emotion_app, name="emotion")
 app.add_typer(console_app, name="console")
+app.command("report")(money_report)  # money KPIs by branch and period (campaigns/money.py)
+app.add_typer(risk_app, name="risk")
+
+config_app = typer.Typer(help="The settings tree: what duebot reads, its effective values, their check.",
+                         no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@app.callback()
+def _validate_settings(ctx: typer.Context) -> None:
+    """Every command starts from valid settings: a bad value stops it here, naming the variable."""
+    if ctx.invoked_subcommand == "config":
+        return  # `duebot config` reports problems itself
+    try:
+        load_settings()
+    except SettingsError as exc:
+        console.print(f"[red]duebot: invalid settings:[/red] {exc}", markup=True, highlight=False)
+        raise typer.Exit(2) from None
+
+
+@config_app.command("show")
+def config_show(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per setting.")] = False,
+) -> None:
+    """Print every setting's effective value (secrets masked) and where it came from (environment or default)."""
+    from rich.table import Table
+
+    from duebot.settings import effective
+
+    try:
+        rows = effective(load_settings())
+    except SettingsError as exc:
+        console.print(f"[red]invalid settings:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    if as_json:
+        for entry, value, source in rows:
+            print(json.dumps({"group": entry.group, "variable": entry.variable, "value": value, "source": source,
+                              "secret": entry.secret}, ensure_ascii=False))
+        return
+    table = Table("group", "variable", "value", "from", box=None, highlight=False)
+    for entry, value, source in rows:
+        table.add_row(entry.group, entry.variable, value, source)
+    console.print(table)
+
+
+@config_app.command("check")
+def config_check() -> None:
+    """Validate the settings without starting anything: exit 0 when valid, 2 with each bad variable named."""
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        console.print(f"[red]invalid settings:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    console.print(f"settings valid: data in {settings.data_dir}, web on {settings.host}:{settings.web_port}, "
+                  f"Redis {'from REDIS_URL' if settings.redis.url else 'embedded under duebot serve'}",
+                  highlight=False)
+
+
+@config_app.command("docs")
+def config_docs() -> None:
+    """Print docs/configuration.md, generated from the settings tree."""
+    from duebot.settings import markdown_table
+
+    print(markdown_table(), end="")
 
 
 @app.command()
 def version() -> None:
     """Print the versions of duebot, its Python and the Rasa environment."""
-    settings = Settings.from_env()
+    settings = load_settings()
     console.print(f"duebot {__version__} (Python {platform.python_version()})")
     if settings.rasa_bin.exists():
         out = subprocess.run([str(settings.rasa_bin), "--version"], capture_output=True, text=True)
@@ -60,9 +126,9 @@ def train(
         metavar="LANG", help="Train only this language (en, zh; repeatable; default: all).")] = None,
 ) -> None:
     """Train each language's Rasa model when its training data or config changed (named by their hash)."""
-    from duebot.training import LANGUAGES, check_language, train_all
+    from duebot.training.train import LANGUAGES, check_language, train_all
 
-    settings = Settings.from_env()
+    settings = load_settings()
     try:
         languages = tuple(check_language(x) for x in lang) if lang else LANGUAGES
     except ValueError as exc:
@@ -86,14 +152,14 @@ def eval_nlu(
     lang: Annotated[str, typer.Option(help="Which language's model to score (en, zh)")] = "en",
 ) -> None:
     """Score LANG's trained model on DATA; write accuracy, macro-F1 and per-intent figures to REPORT."""
-    from duebot.nlu_eval import evaluate
-    from duebot.training import check_language
+    from duebot.training.nlu_eval import evaluate
+    from duebot.training.train import check_language
 
     try:
         check_language(lang)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--lang") from exc
-    settings = Settings.from_env()
+    settings = load_settings()
     out_dir = report.with_suffix("").with_name(report.stem + "_rasa")
     with console.status(f"evaluating the {lang} model with rasa test nlu…"):
         summary = evaluate(settings, data, out_dir, settings.log_dir / "eval.log", language=lang)
@@ -109,8 +175,8 @@ def demo(
     data_dir: str = typer.Option("var/demo", help="Scratch data directory (wiped at start)."),
 ) -> None:
     """Run a whole campaign against simulated subscribers on the embedded defaults, then report and verify."""
-    from duebot.demo import DemoOptions
-    from duebot.demo import run as run_demo
+    from duebot.demo.run import DemoOptions
+    from duebot.demo.run import run as run_demo
 
     raise typer.Exit(run_demo(DemoOptions(accounts=accounts, short=short, data_dir=Path(data_dir).resolve())))
 
@@ -120,7 +186,7 @@ def serve() -> None:
     """Start Redis (embedded unless REDIS_URL), the action server, Rasa and the web service."""
     from duebot.serve import run
 
-    run(Settings.from_env())
+    run(load_settings())
 
 
 @app.command()
@@ -130,12 +196,12 @@ def shell(
     account: str = typer.Option(None, help="Talk as this account (its language picks the Rasa server)."),
 ) -> None:
     """Talk to the running bot in the terminal through its REST webhook (start it with `duebot serve`)."""
-    settings = Settings.from_env()
+    settings = load_settings()
     metadata: dict[str, str] = {}
     language = "en"
     if account:
         from duebot.accounts.store import AccountStore
-        from duebot.config import conversation_language
+        from duebot.settings import conversation_language
 
         found = AccountStore().get_account(account)
         if found is None:

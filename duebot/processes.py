@@ -5,11 +5,23 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from duebot.settings import child_environment
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A loopback port free right now (TCP, or UDP with socket.SOCK_DGRAM), for a service about to be started.
+
+    The one implementation in the tree (tests and benchmarks import it): bind port 0 through this, not by hand."""
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -41,7 +53,7 @@ class RunningService:
 def start(spec: ServiceSpec) -> RunningService:
     spec.log_path.parent.mkdir(parents=True, exist_ok=True)
     log = spec.log_path.open("ab")
-    env = {**os.environ, **spec.env}
+    env = child_environment(spec.env)
     process = subprocess.Popen(
         list(spec.argv),
         stdout=log,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import redis
 
-from duebot.config import RedisAddress
 from duebot.processes import ServiceSpec
+from duebot.settings import RedisAddress
 
 
 def redis_server_binary() -> str:
@@ -28,13 +28,15 @@ def ping(address: RedisAddress, timeout: float = 1.0) -> bool:
         client.close()
 
 
-def embedded_redis_spec(port: int, data_dir: Path, log_path: Path, host: str = "127.0.0.1") -> ServiceSpec:
+def embedded_redis_spec(address: RedisAddress, data_dir: Path, log_path: Path) -> ServiceSpec:
     data_dir.mkdir(parents=True, exist_ok=True)
-    address = RedisAddress(host, port, 0, "")
     argv = [
         redis_server_binary(),
-        "--bind", host,
-        "--port", str(port),
+        "--bind", address.host,
+        "--port", str(address.port),
+        # read from a config on stdin would hide it from `ps`; the data dir's secret file is as private (0600),
+        # and the command line is readable only through /proc by the same user
+        *(["--requirepass", address.password] if address.password else []),
         "--dir", str(data_dir),
         # Append-only file: conversation state and gate counters survive a restart.
         "--appendonly", "yes",

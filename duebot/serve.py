@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -16,11 +14,12 @@ from pathlib import Path
 import httpx
 import redis
 
-from duebot.config import RedisAddress, Settings
+from duebot import secrets
 from duebot.evidence.inbox import writer_running
-from duebot.processes import RunningService, ServiceSpec, start, stop, wait_ready
+from duebot.processes import RunningService, ServiceSpec, free_port, start, stop, wait_ready
 from duebot.redis_server import embedded_redis_spec, ping
-from duebot.training import model_path, rasa_env
+from duebot.settings import RedisAddress, Settings
+from duebot.training.train import model_path, rasa_env
 
 
 def _http_ok(url: str) -> Callable[[], bool]:
@@ -76,14 +75,16 @@ class Stack:
         if not model.exists():
             raise FileNotFoundError(f"no trained model for the current training data ({model.name}): "
                                     "run `duebot train`")
-        if s.redis_url:
-            self.redis = RedisAddress.parse(s.redis_url)
+        if s.redis.url:
+            self.redis = RedisAddress.parse(s.redis.url)
             if not ping(self.redis):
                 raise ConnectionError(f"Redis at {self.redis.host}:{self.redis.port} does not answer")
             self.say(f"redis    external  {self.redis.host}:{self.redis.port}")
         else:
-            self.redis = RedisAddress(s.host, s.embedded_redis_port, 0, "")
-            spec = embedded_redis_spec(self.redis.port, s.data_dir / "redis", self._log("redis"), s.host)
+            # The embedded Redis asks for a password of its own (generated into the data dir): every port on
+            # the machine is reachable by every local user, and Redis holds trackers, queues and evidence.
+            self.redis = RedisAddress(s.host, s.redis.embedded_port, 0, secrets.secret("redis_password", s))
+            spec = embedded_redis_spec(self.redis, s.data_dir / "redis", self._log("redis"))
             self._launch(spec, f"redis://{s.host}:{self.redis.port}/0")
 
         # The single writer of the evidence log; everything else submits records through Redis.
@@ -100,10 +101,10 @@ class Stack:
         actions_url = f"http://{s.host}:{s.actions_port}"
         self._launch(ServiceSpec(
             name="actions",
-            argv=[sys.executable, "-m", "rasa_sdk", "--actions", "duebot.actions", "-p", str(s.actions_port)],
+            argv=[sys.executable, "-m", "duebot.actions.server", "--host", s.host, "--port", str(s.actions_port)],
             log_path=self._log("actions"),
             ready=_http_ok(f"{actions_url}/health"),
-            env={"RASA_TELEMETRY_ENABLED": "false", "REDIS_URL": self.redis.url},
+            env={"RASA_TELEMETRY_ENABLED": "false", "REDIS_URL": self.redis.url, "DUEBOT_DATA_DIR": str(s.data_dir)},
         ), actions_url)
 
         # --- issue 11: the emotion service (torch lives here, not in Rasa's env); Rasa's NLU component calls it
@@ -120,7 +121,7 @@ class Stack:
 
         # Rasa answers 200 with an empty reply when Redis is down, so Redis was checked above.
         # A second Rasa server holds Mandarin conversations, on the same Redis (trackers, locks, evidence broker)
-        # and action server; the channels send each conversation to its account's language (channels/sms_rasa.py).
+        # and action server; the channels send each conversation to its account's language (channels/rasa_client.py).
         rasa = [(self._rasa_spec("rasa", model, s.rasa_port, actions_url, emotion_url), s.rasa_url)]
         zh_model = model_path(s, language="zh")
         if "zh" not in s.languages_to_serve:
@@ -141,14 +142,15 @@ class Stack:
                   "--host", s.host, "--port", str(s.web_port)],
             log_path=self._log("web"),
             ready=_http_ok(f"{web_url}/health"),
-            env={"REDIS_URL": self.redis.url, "DUEBOT_SERVED_LANGUAGES": self.served_languages},
+            env={"REDIS_URL": self.redis.url, "DUEBOT_SERVED_LANGUAGES": self.served_languages,
+                 "DUEBOT_DATA_DIR": str(s.data_dir)},
         ), web_url)
 
         # A campaign worker; run more of them (here or on other machines) against the same Redis to scale.
         self._launch(ServiceSpec(
             name="campaign",
             argv=[sys.executable, "-m", "duebot.cli", "campaign", "worker", "--concurrency", "8",
-                  *(arg for item in s.campaign_contactors for arg in ("--contactor", item))],
+                  *(arg for item in s.campaigns.contactors for arg in ("--contactor", item))],
             log_path=self._log("campaign"),
             ready=lambda: bool(redis.Redis.from_url(self.redis.url).keys("duebot:campaign:worker:*")),
             env={"REDIS_URL": self.redis.url, "DUEBOT_DATA_DIR": str(s.data_dir)},
@@ -160,30 +162,28 @@ class Stack:
         s = self.settings
         return ServiceSpec(
             name=name,
-            argv=[str(s.rasa_bin), "run", "--enable-api", "--model", str(model),
+            # The HTTP API (trackers, model replacement, parse) answers only with the Rasa token.
+            argv=[str(s.rasa_bin), "run", "--enable-api", f"--auth-token={secrets.secret('rasa_token', s)}",
+                  "--model", str(model),
                   "--endpoints", str(s.bot_dir / "endpoints.yml"),
                   "--credentials", str(s.bot_dir / "credentials.yml"),
                   "--interface", s.host, "--port", str(port)],
             log_path=self._log(name),
-            ready=_http_ok(f"http://{s.host}:{port}/status"),
+            ready=_http_ok(f"http://{s.host}:{port}/status?token={secrets.secret('rasa_token', s)}"),
             env={**rasa_env(), **self._rasa_redis_env(actions_url), "DUEBOT_EMOTION_URL": emotion_url},
             cwd=s.bot_dir,
         )
 
-    @staticmethod
-    def _emotion_port() -> int:
+    def _emotion_port(self) -> int:
         """DUEBOT_EMOTION_PORT, or a free loopback port: only Rasa needs to know it, and it is told."""
-        if port := os.environ.get("DUEBOT_EMOTION_PORT"):
-            return int(port)
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            return int(sock.getsockname()[1])
+        return self.settings.emotion_port or free_port()
 
     def _rasa_redis_env(self, actions_url: str) -> dict[str, str]:
         assert self.redis is not None
         return {
             "PYTHONPATH": str(self.settings.bot_dir),  # bot/evidence_broker.py, named in endpoints.yml
             "DUEBOT_ACTIONS_URL": f"{actions_url}/webhook",
+            "DUEBOT_ACTIONS_TOKEN": secrets.secret("actions_token", self.settings),
             "DUEBOT_REDIS_HOST": self.redis.host,
             "DUEBOT_REDIS_PORT_NUMBER": str(self.redis.port),
             "DUEBOT_REDIS_DB": str(self.redis.db),

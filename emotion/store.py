@@ -12,10 +12,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from duebot.config import Settings
 from duebot.emotion import dataset, head
 from duebot.emotion.encoder import embed, encoder_name
 from duebot.emotion.model import EmotionModel
+from duebot.settings import Settings
 
 logger = logging.getLogger(__name__)
 PREFIX = "emotion-"

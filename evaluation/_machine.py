@@ -1,27 +1,11 @@
-"""What every benchmark needs: the machine it ran on, free loopback ports, percentiles."""
+"""The machine a benchmark ran on and the command that ran it, printed with every benchmark's figures.
+Latency statistics are in _stats.py; free loopback ports come from duebot.processes.free_port."""
 
 from __future__ import annotations
 
 import os
 import platform
-import socket
 import sys
-
-
-def describe() -> str:
-    cpu = cpu_model()
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"machine: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, "
-            f"load average {load:.2f} (shared machine)\ncommand: {' '.join([sys.executable, *sys.argv])}")
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = (len(ordered) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 def cpu_model() -> str:
@@ -32,7 +16,17 @@ def cpu_model() -> str:
         return platform.processor() or "unknown"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def machine() -> str:
+    """Cores, CPU, Python and the load when asked (the machine is shared: the load says what else ran)."""
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (f"{os.cpu_count()} cores, {cpu_model()}, Python {platform.python_version()}, "
+            f"load average {load:.2f} (shared machine)")
+
+
+def command() -> str:
+    return " ".join([sys.executable, *sys.argv])
+
+
+def describe() -> str:
+    """The two lines every benchmark prints before its figures."""
+    return f"machine: {machine()}\ncommand: {command()}"

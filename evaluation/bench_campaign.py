@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import subprocess
 import sys
@@ -23,7 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from _machine import free_port  # noqa: E402 - evaluation/ is the script's path
+from _machine import machine  # noqa: E402 - evaluation/ is the script's path
+
+from duebot.processes import free_port
+from duebot.settings import child_environment, export  # noqa: E402
 
 US = [("212", "America/New_York"), ("415", "America/Los_Angeles"), ("312", "America/Chicago"),
       ("907", "America/Anchorage"), ("808", "Pacific/Honolulu")]
@@ -32,19 +33,17 @@ SEGMENTS = ["malicious"] * 18 + ["cash_flow"] * 35 + ["dispute"] * 12 + ["forgot
 
 
 
-def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
-
-
 def fill(db: Path, n: int, campaign_id: str, seed: int = 1) -> float:
     """n accounts straight into SQLite with the store's schema (migrated by AccountStore), plus a campaign."""
     import sqlite3
 
-    from duebot.accounts.store import AccountStore
+    from duebot.accounts.models import account_algorithm, seal_context
+    from duebot.accounts.store import OPT_OUT_CONTEXT, AccountStore
 
-    AccountStore(f"sqlite:///{db}")  # creates the schema
+    keyring = AccountStore(f"sqlite:///{db}").keyring  # creates the schema; personal values are sealed at rest
+
+    def sealed(field: str, account_id: str, value: str | None, algorithm: str) -> str | None:
+        return None if value is None else keyring.seal_text(value, seal_context(field, account_id), algorithm)
     rng = random.Random(seed)
     t0 = time.perf_counter()
     con = sqlite3.connect(db)
@@ -62,23 +61,28 @@ def fill(db: Path, n: int, campaign_id: str, seed: int = 1) -> float:
             area, zone = US[i % len(US)]
             phone = f"+1{area}{200 + (i // 10000) % 700:03d}{i % 10000:04d}"
         born = None if rng.random() < 0.4 else f"{rng.randrange(1940, 2004)}-{rng.randrange(1, 13):02d}-15"
-        batch.append((f"B-{i}", f"Sub {i}", phone, None, born, f"{rng.randrange(20, 4000)}.00", "USD", "2026-09-01",
+        aid, algorithm = f"B-{i}", account_algorithm("cn" if cn else "us", keyring)
+        batch.append((aid, sealed("name", aid, f"Sub {i}", algorithm), sealed("phone", aid, phone, algorithm),
+                      keyring.index(phone), None, sealed("birth_date", aid, born, algorithm),
+                      f"{rng.randrange(20, 4000)}.00", "USD", "2026-09-01",
                       rng.choice(SEGMENTS), zone if rng.random() < 0.5 else None, "en", "cn" if cn else "us",
                       rng.choice(("mobile", "landline", "unknown")), rng.random() < 0.7, rng.random() < 0.95,
                       "open", False, zone, "2026-01-01", "2026-01-01"))
         members.append((campaign_id, f"B-{i}", 0, 0.0, False, "active", None))
         if rng.random() < 0.01:
-            opt.append((phone, True, "sms", "bench", "2026-01-01"))
+            opt.append((keyring.index(phone), True, "sms", "bench", "2026-01-01",
+                        keyring.seal_text(phone, OPT_OUT_CONTEXT)))
         if rng.random() < 0.01:
             disp.append((f"D-{i}", f"B-{i}", None, "bench", "", "open", "2026-01-01", None))
         if len(batch) == 50_000 or i == n - 1:
-            con.executemany("INSERT INTO accounts (id, name, phone, id_last4, birth_date, amount_due, currency, "
-                            "due_date, segment, timezone, language, pack, line_type, consent_ai_voice, consent_sms, "
-                            "status, wrong_number, phone_zones, created_at, updated_at) VALUES "
-                            "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", batch)
+            con.executemany("INSERT INTO accounts (id, name_sealed, phone_sealed, phone_index, id_last4_sealed, "
+                            "birth_date_sealed, amount_due, currency, due_date, segment, timezone, language, pack, "
+                            "line_type, consent_ai_voice, consent_sms, status, wrong_number, phone_zones, created_at, "
+                            "updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", batch)
             con.executemany("INSERT INTO campaign_accounts VALUES (?,?,?,?,?,?,?)", members)
             batch, members = [], []
-    con.executemany("INSERT OR REPLACE INTO opt_outs VALUES (?,?,?,?,?)", opt)
+    con.executemany("INSERT OR REPLACE INTO opt_outs (phone_index, opted_out, channel, source, at, phone_sealed) "
+                    "VALUES (?,?,?,?,?,?)", opt)
     con.executemany("INSERT INTO disputes VALUES (?,?,?,?,?,?,?,?)", disp)
     con.commit()
     con.close()
@@ -115,17 +119,20 @@ def bench_throughput(accounts: int, n_workers: int, concurrency: int, out_dir: P
     from duebot.campaigns.service import Campaigns
     from duebot.processes import start, stop, wait_ready
     from duebot.redis_server import embedded_redis_spec
+    from duebot.settings import RedisAddress
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         port = free_port()
-        service = start(embedded_redis_spec(port, tmp_path / "redis", tmp_path / "redis.log"))
+        address = RedisAddress("127.0.0.1", port, 0, "")
+        service = start(embedded_redis_spec(address, tmp_path / "redis", tmp_path / "redis.log"))
         procs: list[subprocess.Popen] = []
         try:
             wait_ready(service)
-            env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{port}/0",
-                   "DUEBOT_DB_URL": f"sqlite:///{tmp_path / 'duebot.sqlite3'}", "DUEBOT_DATA_DIR": str(tmp_path)}
-            os.environ.update({k: env[k] for k in ("REDIS_URL", "DUEBOT_DB_URL", "DUEBOT_DATA_DIR")})
+            wiring = {"REDIS_URL": f"redis://127.0.0.1:{port}/0",
+                      "DUEBOT_DB_URL": f"sqlite:///{tmp_path / 'duebot.sqlite3'}", "DUEBOT_DATA_DIR": str(tmp_path)}
+            export(wiring)  # this process and the workers it starts use the scratch Redis and store
+            env = child_environment()
             zone = _midday_zone()
             lines = ["account_id,name,phone,amount,due_date,segment,timezone,pack,line_type,birth_date"]
             rng = random.Random(5)

@@ -17,21 +17,21 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
-from _machine import cpu_model, free_port  # noqa: E402 - evaluation/ is the script's path
+from _machine import cpu_model  # noqa: E402 - evaluation/ is the script's path
+from _stats import summary  # noqa: E402
 
-from duebot.config import Settings
 from duebot.emotion.dataset import load, load_dir
 from duebot.emotion.evaluate import evaluate
 from duebot.emotion.store import load_model
-from duebot.processes import ServiceSpec, start, stop, wait_ready
-from duebot.training import model_path, rasa_env
+from duebot.processes import ServiceSpec, free_port, start, stop, wait_ready
+from duebot.settings import Settings, load_settings  # noqa: E402
+from duebot.training.train import model_path, rasa_env
 
 ROOT = Path(__file__).resolve().parent.parent
 HELDOUT = ROOT / "evaluation" / "emotion_heldout" / "en.yml"
@@ -39,11 +39,10 @@ HELDOUT = ROOT / "evaluation" / "emotion_heldout" / "en.yml"
 
 
 
-def percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {"p50_ms": round(statistics.median(ordered) * 1000, 2),
-            "p95_ms": round(ordered[max(0, int(len(ordered) * 0.95) - 1)] * 1000, 2),
-            "mean_ms": round(statistics.fmean(ordered) * 1000, 2), "n": len(ordered)}
+def latency_ms(samples: list[float]) -> dict[str, float]:
+    """The report's figures for latencies in seconds: p50, p95 and mean in milliseconds, and n."""
+    figures = summary(samples)
+    return {**{f"{k}_ms": round(figures[k] * 1000, 2) for k in ("p50", "p95", "mean")}, "n": figures["n"]}
 
 
 def timed_posts(client: httpx.Client, url: str, texts: list[str], key: str) -> list[float]:
@@ -89,7 +88,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=150)
     parser.add_argument("--report", type=Path, default=None)
     args = parser.parse_args()
-    settings = Settings.from_env()
+    settings = load_settings()
 
     accuracy = evaluate(load_model(settings), HELDOUT)
     texts = [e.text for e in load(HELDOUT)] + [e.text for e in load_dir(settings.nlu_dir / "emotion")]
@@ -112,12 +111,12 @@ def main() -> None:
             stop(emotion)
         without_component, tagged_without = rasa_parse(settings, workdir, texts, None)
 
-    latency = {"emotion_service": percentiles(service), "parse_with_emotion": percentiles(with_component),
-               "parse_without_emotion": percentiles(without_component)}
+    latency = {"emotion_service": latency_ms(service), "parse_with_emotion": latency_ms(with_component),
+               "parse_without_emotion": latency_ms(without_component)}
     added = {k: round(latency["parse_with_emotion"][k] - latency["parse_without_emotion"][k], 2)
              for k in ("p50_ms", "p95_ms", "mean_ms")}
     machine = {"cpu": cpu_model(), "cores": os.cpu_count(), "loadavg_1m": os.getloadavg()[0],
-               "python": platform.python_version(), "torch_threads": os.environ.get("DUEBOT_EMOTION_THREADS", "1")}
+               "python": platform.python_version(), "torch_threads": str(load_settings().emotion.threads)}
     command = "DUEBOT_DATA_DIR=... .venv/bin/python evaluation/bench_emotion.py " + " ".join(sys.argv[1:])
     model, base = accuracy["model"], accuracy["baseline_vader_lexicon"]
     print(f"command: {command.strip()}")

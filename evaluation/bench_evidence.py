@@ -12,8 +12,6 @@ take minutes) and then checked with the same code as `duebot evidence verify`.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -21,6 +19,8 @@ import threading
 import time
 from array import array
 from pathlib import Path
+
+from _machine import describe  # evaluation/ is the script's path
 
 from duebot.evidence import store
 from duebot.evidence.checkpoint import LogKey, store_checkpoint
@@ -35,18 +35,6 @@ def turn_body(i: int) -> dict:
             "started_at": "2025-01-01T10:00:00.000Z",
             "ended_at": "2025-01-01T10:00:03.500Z", "asr_confidence": 0.91, "emotion_score": 0.12,
             "legal_elements": []}
-
-
-def machine() -> str:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, {platform.platform()}"
 
 
 def bench_append(directory: Path, n: int, threads: int) -> float:
@@ -104,8 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     scratch = Path(tempfile.mkdtemp(prefix="bench-evidence-", dir=args.dir))
     try:
-        print(f"command: {' '.join([sys.executable, *sys.argv])}")
-        print(f"machine: {machine()}")
+        print(describe())
         print(f"scratch: {scratch}")
         rate = bench_append(scratch / "append", args.n, args.threads)
         print(f"durable appends/s, {args.threads} concurrent appenders, {args.n} records: {rate:,.0f} "

@@ -14,14 +14,13 @@ import gc
 import json
 import multiprocessing as mp
 import os
-import platform
 import random
-import socket
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from _machine import describe  # evaluation/ is the script's path
 
 from duebot.policies import timezones
 from duebot.policies.check import check_many, parse_input
@@ -190,20 +189,18 @@ def run_live(n: int, redis_url: str | None, batch: int, procs: int = 1) -> dict[
     subscribers overlap across processes, so the processes race on the same counters as workers do."""
     import redis
 
-    from duebot.config import RedisAddress
+    from duebot.settings import RedisAddress
 
     service = None
     tmp = tempfile.TemporaryDirectory()
     if redis_url is None:
-        from duebot.processes import start, stop, wait_ready
+        from duebot.processes import free_port, start, stop, wait_ready
         from duebot.redis_server import embedded_redis_spec
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        service = start(embedded_redis_spec(port, Path(tmp.name), Path(tmp.name) / "redis.log"))
-        wait_ready(service)
+        port = free_port()
         address = RedisAddress("127.0.0.1", port, 0, "")
+        service = start(embedded_redis_spec(address, Path(tmp.name), Path(tmp.name) / "redis.log"))
+        wait_ready(service)
     else:
         address = RedisAddress.parse(redis_url)
     try:
@@ -234,18 +231,6 @@ def run_live(n: int, redis_url: str | None, batch: int, procs: int = 1) -> dict[
         tmp.cleanup()
 
 
-def machine() -> str:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores, {model}, Python {platform.python_version()} ({sys.platform})"
-
-
 def main(argv: list[str] | None = None) -> dict[str, float]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1_000_000, help="offline synthetic requests")
@@ -255,8 +240,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     ap.add_argument("--redis-url", default=None, help="use this Redis instead of starting redis-server")
     args = ap.parse_args(argv)
 
-    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
-    print(f"machine: {machine()}")
+    print(describe())
     off = run_offline(args.n)
     engine = off["n"] / off["decide_s"]
     from_dicts = off["n"] / (off["parse_s"] + off["decide_s"])

@@ -10,20 +10,18 @@ one after another, prints the figures, and stops everything.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import statistics
-import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
-from _machine import cpu_model, free_port  # noqa: E402 - evaluation/ is the script's path
+from _machine import describe  # noqa: E402 - evaluation/ is the script's path
+from _stats import summary  # noqa: E402
 
-from duebot.config import Settings
+from duebot import secrets
+from duebot.processes import free_port
 from duebot.serve import Stack
+from duebot.settings import export, load_settings  # noqa: E402
 
 UTTERANCES = ["hello", "yes that's me", "stop calling me", "can I talk to a person", "are you a robot",
               "wrong number", "bye", "I want a human", "no", "good morning"]
@@ -36,13 +34,14 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=100)
     args = parser.parse_args()
 
-    base = Settings.from_env()
+    base = load_settings()
     with tempfile.TemporaryDirectory() as scratch:
         data_dir = Path(scratch)
         (data_dir / "models").symlink_to(base.models_dir)
-        os.environ.pop("REDIS_URL", None)
-        settings = replace(base, data_dir=data_dir, redis_url=None, rasa_port=free_port(),
-                           actions_port=free_port(), web_port=free_port(), embedded_redis_port=free_port())
+        export({"REDIS_URL": None})
+        settings = base.changed(DUEBOT_DATA_DIR=data_dir, REDIS_URL=None, DUEBOT_RASA_PORT=free_port(),
+                           DUEBOT_ACTIONS_PORT=free_port(), DUEBOT_WEB_PORT=free_port(),
+                                DUEBOT_REDIS_PORT=free_port())
         timings: dict[str, float] = {}
 
         def record(line: str) -> None:  # "rasa     ready in  22.7s  …"
@@ -54,7 +53,8 @@ def main() -> None:
         try:
             stack.start_all()
             latencies = []
-            with httpx.Client(base_url=settings.rasa_url, timeout=10) as client:
+            token = {"token": secrets.secret("rasa_token", settings)}  # Rasa's API answers only with it
+            with httpx.Client(base_url=settings.rasa_url, timeout=10, params=token) as client:
                 client.post("/model/parse", json={"text": "warm up"})
                 for i in range(args.requests):
                     text = UTTERANCES[i % len(UTTERANCES)]
@@ -64,12 +64,11 @@ def main() -> None:
         finally:
             stack.stop_all()
 
-    latencies.sort()
-    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
-    print(f"machine: {os.cpu_count()} cores, {cpu_model()}, Python {platform.python_version()}")
+    parse = summary(latencies)
+    print(describe())
     print(f"rasa server start (spawn to /status 200): {timings['rasa']:.1f} s")
-    print(f"/model/parse over {len(latencies)} sequential requests: median {statistics.median(latencies):.1f} ms, "
-          f"p95 {latencies[int(0.95 * (len(latencies) - 1))]:.1f} ms, max {latencies[-1]:.1f} ms")
+    print(f"/model/parse over {parse['n']} sequential requests: median {parse['p50']:.1f} ms, "
+          f"p95 {parse['p95']:.1f} ms, max {parse['max']:.1f} ms")
 
 
 if __name__ == "__main__":

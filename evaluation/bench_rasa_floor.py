@@ -26,7 +26,11 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "evaluation"))
 
-from _machine import describe, free_port, percentile  # noqa: E402
+from _machine import describe  # noqa: E402
+from _stats import percentile  # noqa: E402
+
+from duebot.processes import free_port  # noqa: E402
+from duebot.settings import child_environment  # noqa: E402
 
 RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
 MINIMAL = {
@@ -106,7 +110,7 @@ def train(workdir: Path, files: dict[str, str]) -> Path:
 
 
 def start(command: list[str], cwd: Path, log: Path, ready: str) -> subprocess.Popen:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "SANIC_WORKERS": "1"}
+    env = child_environment({"TF_CPP_MIN_LOG_LEVEL": "3", "SANIC_WORKERS": "1"})
     process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:

@@ -15,10 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import secrets
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,7 +24,11 @@ import time
 from pathlib import Path
 
 import httpx
-from _machine import cpu_model, free_port  # noqa: E402 - evaluation/ is the script's path
+from _machine import describe  # noqa: E402 - evaluation/ is the script's path
+from _stats import summary  # noqa: E402
+
+from duebot.processes import free_port
+from duebot.settings import child_environment  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 AUTH_TOKEN = "bench-auth-token"
@@ -34,7 +36,7 @@ ACCOUNT_SID = "AC" + "b" * 32
 
 
 def sms_app():  # noqa: ANN201 - uvicorn factory: the web app as the lead mounts it, plus the SMS router
-    from duebot.channels import twilio_sms
+    from duebot.channels.sms import webhook as twilio_sms
     from duebot.web import create_app
 
     app = create_app()
@@ -69,13 +71,8 @@ def wait_for(predicate, timeout: float, what: str, process: subprocess.Popen | N
     raise TimeoutError(f"{what} not ready after {timeout}s")
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
 async def run_phase(url: str, phones: list[str], body: str, total: int, workers: int) -> tuple[list[float], float]:
-    from duebot.channels.sms_signature import sign
+    from duebot.channels.twilio_signature import sign
 
     latencies: list[float] = []
     counter = iter(range(total))
@@ -103,9 +100,9 @@ async def run_phase(url: str, phones: list[str], body: str, total: int, workers:
 
 
 def report(name: str, latencies: list[float], elapsed: float, workers: int) -> None:
-    ms = [x * 1000 for x in latencies]
-    print(f"{name:<34} n={len(ms):<4} workers={workers:<3} p50={statistics.median(ms):7.1f} ms  "
-          f"p95={percentile(ms, 0.95):7.1f} ms  max={max(ms):7.1f} ms  {len(ms) / elapsed:7.1f} msg/s", flush=True)
+    ms = summary(x * 1000 for x in latencies)
+    print(f"{name:<34} n={ms['n']:<4} workers={workers:<3} p50={ms['p50']:7.1f} ms  "
+          f"p95={ms['p95']:7.1f} ms  max={ms['max']:7.1f} ms  {ms['n'] / elapsed:7.1f} msg/s", flush=True)
 
 
 def main() -> None:
@@ -118,9 +115,9 @@ def main() -> None:
 
     from duebot.accounts.importer import import_csv
     from duebot.accounts.store import AccountStore
-    from duebot.config import Settings
+    from duebot.settings import load_settings
 
-    models = Settings.from_env().models_dir
+    models = load_settings().models_dir
     with tempfile.TemporaryDirectory() as scratch:
         data_dir = Path(scratch) / "var"
         data_dir.mkdir()
@@ -128,9 +125,9 @@ def main() -> None:
         phones = write_accounts(Path(scratch) / "accounts.csv", args.accounts)
         import_csv(Path(scratch) / "accounts.csv", AccountStore(f"sqlite:///{data_dir / 'duebot.sqlite3'}"))
         redis_port, rasa_port, web_port = free_port(), free_port(), free_port()
-        env = {**os.environ, "DUEBOT_DATA_DIR": str(data_dir), "DUEBOT_RASA_PORT": str(rasa_port),
-               "DUEBOT_ACTIONS_PORT": str(free_port()), "DUEBOT_WEB_PORT": str(free_port()),
-               "DUEBOT_REDIS_PORT": str(redis_port), "RASA_TELEMETRY_ENABLED": "false"}
+        env = child_environment({"DUEBOT_DATA_DIR": str(data_dir), "DUEBOT_RASA_PORT": str(rasa_port),
+                                 "DUEBOT_ACTIONS_PORT": str(free_port()), "DUEBOT_WEB_PORT": str(free_port()),
+                                 "DUEBOT_REDIS_PORT": str(redis_port), "RASA_TELEMETRY_ENABLED": "false"})
         env.pop("REDIS_URL", None)
         serve_log = Path(scratch) / "serve.out"
         serve = subprocess.Popen([sys.executable, "-m", "duebot.cli", "serve"], env=env, cwd=ROOT,
@@ -150,8 +147,7 @@ def main() -> None:
             wait_for(lambda: httpx.get(f"{public}/health").status_code == 200, 60, "web", web)
             url = f"{public}/twilio/sms"
             asyncio.run(run_phase(url, phones, "hello", min(20, args.sequential), 1))  # warm-up: models, pools
-            print(f"machine: {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-                  f"load average {os.getloadavg()[0]:.2f} at start")
+            print(describe())
             print(f"accounts: {args.accounts} (one SMS thread each; every request a fresh signed MessageSid)")
             for name, body, total, workers in (
                     ("HELP keyword (no Rasa), 1 at a time", "HELP", args.sequential, 1),
@@ -161,7 +157,6 @@ def main() -> None:
                 latencies, elapsed = asyncio.run(run_phase(url, phones, body, total, workers))
                 report(name, latencies, elapsed, workers)
             print(f"load average {os.getloadavg()[0]:.2f} at end")
-            print("command: .venv/bin/python evaluation/bench_sms.py " + " ".join(sys.argv[1:]))
         finally:
             for process in (web, serve):
                 if process is not None and process.poll() is None:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _machine import describe, percentile  # noqa: E402
+from _machine import describe  # noqa: E402
+from _stats import percentile  # noqa: E402
 
 from duebot.voice.asr import WhisperEngine  # noqa: E402
 from duebot.voice.audio import SAMPLE_RATE, pcm_to_ulaw, read_wav_8k, ulaw_to_pcm  # noqa: E402

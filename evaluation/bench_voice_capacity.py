@@ -18,7 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "evaluation")]
 
-from _machine import describe, percentile  # noqa: E402
+from _machine import describe  # noqa: E402
+from _stats import percentile  # noqa: E402
 
 from duebot.voice.asr import WhisperEngine  # noqa: E402
 from duebot.voice.dialogue import RasaRestDialogue  # noqa: E402

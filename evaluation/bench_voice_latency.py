@@ -21,10 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "evaluation")]
 
-from _machine import describe, percentile  # noqa: E402
+from _machine import describe  # noqa: E402
+from _stats import percentile  # noqa: E402
 
-from duebot.channels.sip import SipAgent, SipConfig  # noqa: E402
-from duebot.processes import stop  # noqa: E402
+from duebot.channels.sip.channel import SipAgent, SipConfig  # noqa: E402
+from duebot.processes import free_port, stop  # noqa: E402
 from duebot.voice.asr import WhisperEngine  # noqa: E402
 from duebot.voice.audio import wav_bytes  # noqa: E402
 from duebot.voice.dialogue import RasaRestDialogue  # noqa: E402
@@ -33,7 +34,6 @@ from duebot.voice.runtime import VoiceRuntime  # noqa: E402
 from duebot.voice.session import VoiceConfig  # noqa: E402
 from duebot.voice.tts import PiperTts  # noqa: E402
 from duebot.voice.vad import EndpointerConfig  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
 from tests.voice.conftest import flite_pcm  # noqa: E402
 from tests.voice.scripted_dialogue import ScriptedRasa  # noqa: E402
 from tests.voice.sip_peers import Baresip, start_kamailio  # noqa: E402

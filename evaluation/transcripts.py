@@ -8,10 +8,8 @@ plays each path as a chat conversation through Rasa's REST webhook, prints the t
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -19,12 +17,12 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from _machine import free_port  # noqa: E402 - evaluation/ is the script's path
-
 from duebot.accounts.importer import import_csv  # noqa: E402
 from duebot.accounts.store import AccountStore  # noqa: E402
-from duebot.config import Settings  # noqa: E402
+from duebot.processes import free_port  # noqa: E402
+from duebot.secrets import account_signature  # noqa: E402
 from duebot.serve import Stack  # noqa: E402
+from duebot.settings import export, load_settings  # noqa: E402
 
 PATHS = {
     "pay now": ("A-1", ["hello", "4472", "I'd like to pay it all now, send me the link"]),
@@ -42,15 +40,15 @@ PATHS = {
 
 
 def main() -> None:
-    base = Settings.from_env()
+    base = load_settings()
     with tempfile.TemporaryDirectory() as scratch:
         data_dir = Path(scratch)
         (data_dir / "models").symlink_to(base.models_dir)
-        os.environ.pop("REDIS_URL", None)
-        os.environ["DUEBOT_DATA_DIR"] = str(data_dir)
+        export({"REDIS_URL": None, "DUEBOT_DATA_DIR": str(data_dir)})
         import_csv(ROOT / "tests" / "fixtures" / "accounts.csv", AccountStore(f"sqlite:///{data_dir}/duebot.sqlite3"))
-        settings = replace(base, data_dir=data_dir, redis_url=None, rasa_port=free_port(),
-                           actions_port=free_port(), web_port=free_port(), embedded_redis_port=free_port())
+        settings = base.changed(DUEBOT_DATA_DIR=data_dir, REDIS_URL=None, DUEBOT_RASA_PORT=free_port(),
+                           DUEBOT_ACTIONS_PORT=free_port(), DUEBOT_WEB_PORT=free_port(),
+                                DUEBOT_REDIS_PORT=free_port())
         stack = Stack(settings, say=lambda line: print(f"# {line}", file=sys.stderr))
         try:
             stack.start_all()
@@ -60,9 +58,11 @@ def main() -> None:
                     print(f"\n=== {path} — account {account}, {channel} ===")
                     for text in lines:
                         print(f"subscriber: {text}")
+                        sender = f"transcript-{n}"  # the account signed as a channel signs it
+                        metadata = {"account_id": account, "channel": channel,
+                                    "account_sig": account_signature(sender, account, settings)}
                         reply = client.post("/webhooks/rest/webhook", json={
-                            "sender": f"transcript-{n}", "message": text,
-                            "metadata": {"account_id": account, "channel": channel}}).json()
+                            "sender": sender, "message": text, "metadata": metadata}).json()
                         for message in reply:
                             if "text" in message:
                                 print(f"duebot:     {message['text']}")

@@ -39,6 +39,10 @@ it; transcript.txt is regenerated from the records and payloads and must match e
 
 Each record holds its UTC timestamp ("ts") inside the hashed bytes. Records of kind "turn" carry speaker,
 channel, start/end times, ASR confidence and emotion score, with the text and audio in payloads/<sha256>.
+
+The operator keeps payloads encrypted at rest; this bundle carries them decrypted. The records commit to the
+SHA-256 of these plaintext bytes (never of a ciphertext, which changes when keys rotate), so checking them needs
+no key: treat the bundle as the personal data it contains.
 """
 
 
@@ -53,7 +57,7 @@ def export_conversation(log: EvidenceLog, conversation_id: str, out: Path | str,
     payloads: dict[str, bytes] = {}
     erased = {d for r in records if r.kind == "erasure" for d in r.body.get("erased", [])}
     for rec in records:
-        for ref in rec.payloads.values():
+        for ref in rec.committed_payloads().values():  # the sealed personal values too, until erased
             data = log.payload(ref["sha256"])
             if data is not None:
                 payloads[ref["sha256"]] = data

@@ -2,9 +2,11 @@
 
 Checks frames and CRCs, recomputes every leaf hash and the Merkle root, compares the derived index files,
 verifies every stored checkpoint's signature and root (a truncated log fails against the last
-checkpoint), checks timestamps never go backwards, and re-hashes every payload. Errors name the first
-bad record. Byte-level field lookups rely on canonical JSON's sorted keys (body, conversation_id, kind,
-payloads, ts, v): the last occurrence of `,"<key>":` is the top-level one, because strings escape quotes.
+checkpoint), checks timestamps never go backwards, and opens (payloads are sealed at rest: store.py) and
+re-hashes every payload. A payload that is gone is an error ("tampered") unless an erasure record lists it: then
+it is counted as erased. Errors name the first bad record. Byte-level field lookups rely on canonical JSON's
+sorted keys (body, conversation_id, kind, payloads, ts, v): the last occurrence of `,"<key>":` is the top-level
+one, because strings escape quotes.
 """
 
 from __future__ import annotations
@@ -14,17 +16,20 @@ import hashlib
 import json
 import multiprocessing
 import re
+import stat
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
+from duebot.crypto import Keyring
 from duebot.evidence import store
 from duebot.evidence.checkpoint import Checkpoint, list_checkpoints
 from duebot.evidence.merkle import tree_from_leaf_hashes
 from duebot.evidence.store import RECORDS_PER_SEGMENT, CorruptLog, PayloadStore
-from duebot.evidence.verifier import parse_vkey
+from duebot.evidence.verifier import parse_vkey, verify_consistency
+from duebot.evidence.witness import DirectoryWitness, key_label
 
 
 @dataclass
@@ -33,9 +38,13 @@ class VerifyReport:
     root_hex: str = ""
     checkpoints: int = 0
     payloads: int = 0
+    erased: int = 0  # payloads referenced by a record and deleted under retention, as an erasure record says
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     first_bad_index: int | None = None
+    key: str = ""  # "<name>+<key id>" of the key the checkpoints were verified against
+    key_pinned: bool = False  # a key given by the caller (--trusted-key), not public.vkey beside the log
+    witness: str = ""  # what the witness check found (or that there is no witness)
 
     @property
     def ok(self) -> bool:
@@ -173,8 +182,12 @@ def _split_meta(lines: list[bytes], bounds: list[int]) -> list[list[bytes]]:
     return [lines[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
 
 
-def verify_directory(directory: Path | str, *, check_payloads: bool = True,
-                     workers: int | None = None) -> VerifyReport:
+def verify_directory(directory: Path | str, *, check_payloads: bool = True, workers: int | None = None,
+                     trusted_vkey: str | None = None, witness_dir: Path | None = None,
+                     keyring: Keyring | None = None) -> VerifyReport:
+    """`trusted_vkey`: verify every checkpoint against this pinned key rather than public.vkey beside the log.
+    `witness_dir`: also require the log to extend the last checkpoint the witness accepted (witness.py).
+    `keyring`: what the payloads are opened with (default: the deployment's, duebot/crypto.py)."""
     d = Path(directory)
     rep = VerifyReport()
     try:
@@ -232,9 +245,14 @@ def verify_directory(directory: Path | str, *, check_payloads: bool = True,
     _check_index(rep, d / "offsets.idx", bytes(offsets), 8, n)
     tree = tree_from_leaf_hashes(bytes(hashes))
     rep.root_hex = tree.root().hex()
-    _check_checkpoints(rep, d, tree)
+    vkey = _check_checkpoints(rep, d, tree, trusted_vkey)
+    if witness_dir is not None:
+        _check_witness(rep, d, tree, vkey, witness_dir)
+    else:
+        rep.witness = ("none configured (DUEBOT_EVIDENCE_WITNESS_DIR): a history rewritten and re-signed with "
+                       "the log's own key would not be detected")
     if check_payloads:
-        _check_payloads(rep, d, refs, erased)
+        _check_payloads(rep, PayloadStore(d, keyring), refs, erased)
     return rep
 
 
@@ -251,24 +269,58 @@ def _check_index(rep: VerifyReport, path: Path, expected: bytes, width: int, n: 
                             "(rebuilt when the log is next opened)")
 
 
-def _check_checkpoints(rep: VerifyReport, d: Path, tree) -> None:  # type: ignore[no-untyped-def]
+def _check_checkpoints(rep: VerifyReport, d: Path, tree, trusted_vkey: str | None) -> str | None:  # type: ignore[no-untyped-def]
+    """Every stored checkpoint against the key (pinned, else public.vkey); the identity files against each other.
+    Returns the verifier key used (None when there is none to use)."""
+    beside: str | None = None
     try:
         raw_vkey = (d / "public.vkey").read_text()
-        vkey = raw_vkey.strip()
-        if raw_vkey != vkey + "\n":
+        beside = raw_vkey.strip()
+        if raw_vkey != beside + "\n":
             raise ValueError("unexpected bytes around the key")
-        name, _, public = parse_vkey(vkey)
+        parse_vkey(beside)
     except (OSError, ValueError) as exc:
         rep.bad(f"public.vkey unreadable or invalid: {exc}")
-        return
+        beside = None
+    if trusted_vkey is not None:
+        vkey = trusted_vkey.strip()
+        try:
+            name, _, public = parse_vkey(vkey)
+        except ValueError as exc:
+            rep.bad(f"the pinned key is not a note verifier key: {exc}")
+            return None
+        rep.key_pinned = True
+        if beside is not None and beside != vkey:
+            rep.bad(f"public.vkey beside the log ({key_label(beside)}) is not the pinned key ({key_label(vkey)}): "
+                    "the log was re-keyed")
+    elif beside is None:
+        return None
+    else:
+        vkey = beside
+        name, _, public = parse_vkey(vkey)
+    rep.key = key_label(vkey)
+    # The origin file is the key's name and every checkpoint's first line: signed, so any change is detectable.
+    try:
+        origin_raw = (d / "origin").read_bytes()
+    except OSError as exc:
+        rep.bad(f"origin unreadable: {exc}")
+    else:
+        if origin_raw != name.encode() + b"\n":
+            rep.bad(f"origin file {origin_raw[:200]!r} is not the signed origin {name!r} of the log key")
     key_file = d / "log.key"
     if key_file.exists():
+        rep.warnings.append("the signing key log.key sits beside the log: whoever can write the log can also "
+                            "re-sign it (set DUEBOT_EVIDENCE_KEY_FILE to keep it elsewhere)")
+        if stat.S_IMODE(key_file.stat().st_mode) & 0o077:
+            rep.warnings.append(f"log.key is readable by group or others (mode "
+                                f"{stat.S_IMODE(key_file.stat().st_mode):o}); the writer makes it 0600 when it "
+                                "next opens the log")
         try:
             private = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
             raw = private.public_key().public_bytes(serialization.Encoding.Raw,
                                                     serialization.PublicFormat.Raw)
             if raw != public:
-                rep.bad("log.key does not match public.vkey")
+                rep.bad("log.key does not match the verifier key")
         except (ValueError, TypeError) as exc:
             rep.bad(f"log.key unreadable: {exc}")
     last: Checkpoint | None = None
@@ -293,21 +345,73 @@ def _check_checkpoints(rep: VerifyReport, d: Path, tree) -> None:  # type: ignor
         rep.bad("`checkpoint` is not a copy of the latest stored checkpoint")
     if last is None and tree.size:
         rep.warnings.append("no checkpoint has been signed yet")
+    return vkey
 
 
-def _check_payloads(rep: VerifyReport, d: Path, refs: dict[str, int], erased: set[str]) -> None:
-    payloads = PayloadStore(d)
+def _check_witness(rep: VerifyReport, d: Path, tree, vkey: str | None, witness_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    """The log must extend the last checkpoint the witness accepted: an RFC 6962 consistency proof from that size
+    to the log's size, checked against the witnessed root (signed by the key the witness trusts for the origin)."""
+    if vkey is None:
+        rep.bad(f"witness {witness_dir}: no verifier key to name the log by")
+        rep.witness = "not checked (no verifier key)"
+        return
+    origin = parse_vkey(vkey)[0]
+    witness = DirectoryWitness(witness_dir)
+    try:
+        seen = witness.latest(origin)
+        witness_vkey = witness.trusted_vkey(origin)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        rep.bad(f"witness {witness_dir}: its state for {origin} is unreadable or damaged: {exc}")
+        rep.witness = f"{witness_dir}: unreadable or damaged"
+        return
+    if seen is None or witness_vkey is None:
+        if list_checkpoints(d):
+            rep.bad(f"witness {witness_dir} holds no checkpoint of {origin}, yet the log has signed some (a log "
+                    "under a new identity, or the witness was never reached)")
+        rep.witness = f"{witness_dir}: nothing witnessed for {origin}"
+        return
+    if witness_vkey != vkey:
+        rep.bad(f"witness {witness_dir} trusts another key for {origin} ({key_label(witness_vkey)}) than the one "
+                f"verified against ({key_label(vkey)}): the log was re-keyed")
+    if seen.size > tree.size:
+        rep.bad(f"record {tree.size}: log truncated - the witness saw {seen.size} records (checkpoint signed "
+                f"{seen.time}), storage holds {tree.size}", tree.size)
+        rep.witness = f"{witness_dir}: log SHORTER than the witnessed checkpoint of {seen.size} records"
+        return
+    proof = tree.consistency_proof(seen.size, tree.size)
+    if not verify_consistency(seen.size, tree.size, seen.root, tree.root(), proof):
+        try:
+            lo, hi = witness.first_divergence(origin, tree.root, seen.size)
+        except (OSError, ValueError):
+            lo, hi = 0, seen.size
+        rep.bad(f"record {lo}: the log does not extend the checkpoint of {seen.size} records the witness accepted "
+                f"(signed {seen.time}): history rewritten in records {lo} to {hi - 1}", lo)
+        rep.witness = f"{witness_dir}: log INCONSISTENT with the witnessed checkpoint of {seen.size} records"
+        return
+    rep.witness = (f"{witness_dir}: log extends the witnessed checkpoint of {seen.size} records (signed "
+                   f"{seen.time}; consistency proof to {tree.size} verified)")
+    signed = list_checkpoints(d)
+    if signed and int(signed[-1].name) > seen.size:
+        rep.warnings.append(f"the witness is behind: it accepted {seen.size} records, the log has signed "
+                            f"{int(signed[-1].name)} (published at the next checkpoint)")
+
+
+def _check_payloads(rep: VerifyReport, payloads: PayloadStore, refs: dict[str, int], erased: set[str]) -> None:
     present = set()
     for digest in payloads.all_digests():
         present.add(digest)
         rep.payloads += 1
-        data = payloads.path(digest).read_bytes()
-        if hashlib.sha256(data).hexdigest() != digest:
+        problem = payloads.check(digest)  # opens the envelope (authenticated), then re-hashes the plaintext
+        if problem is not None:
             where = refs.get(digest)
             label = f"record {where}: " if where is not None else ""
-            rep.bad(f"{label}payload {digest} does not match its digest", where)
+            rep.bad(f"{label}{problem}", where)
         elif digest not in refs:
             rep.warnings.append(f"payload {digest} is referenced by no record (append interrupted)")
     for digest, index in refs.items():
-        if digest not in present and digest not in erased:
+        if digest in present:
+            continue
+        if digest in erased:
+            rep.erased += 1  # its record still verifies: the leaf commits to the (salted) digest, not the bytes
+        else:
             rep.bad(f"record {index}: payload {digest} is missing and no erasure record covers it", index)

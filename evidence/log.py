@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
+import logging
 import os
 import threading
 import time
@@ -13,13 +15,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from duebot.crypto import Keyring
 from duebot.evidence import store
 from duebot.evidence.checkpoint import Checkpoint, LogKey, latest_checkpoint, read_vkey, store_checkpoint
+from duebot.evidence.durable import write_all
 from duebot.evidence.merkle import MerkleTree, leaf_hash, tree_from_leaf_hashes
-from duebot.evidence.records import Record, encode, utc_now, validate
+from duebot.evidence.records import (
+    PERSONAL_PAYLOAD,
+    Record,
+    RecordError,
+    canonical_json,
+    encode,
+    seal,
+    unseal,
+    utc_now,
+    validate,
+)
 from duebot.evidence.store import RECORDS_PER_SEGMENT, CorruptLog, PayloadStore
+from duebot.evidence.witness import DirectoryWitness, WitnessRefused, publish
 
 DEFAULT_CHECKPOINT_INTERVAL = 5.0
+_logger = logging.getLogger("duebot.evidence")
 
 
 @dataclass(frozen=True)
@@ -77,6 +93,14 @@ class EvidenceLog:
         self.dir = directory
         self.readonly = readonly
         self.checkpoint_interval = checkpoint_interval
+        self.key_file: Path | None = None
+        self.witness: DirectoryWitness | None = None
+        self.witnessed: Checkpoint | None = None  # the last checkpoint the witness accepted
+        self.witness_error: str | None = None  # why the last publication failed (retried at the next checkpoint)
+        self._to_witness: list[Checkpoint] = []  # signed, not yet published (a thread of its own publishes them)
+        self._witness_cv = threading.Condition()
+        self._witness_thread: threading.Thread | None = None
+        self._witness_stop = False
         self.payload_store = PayloadStore(directory)
         self.tree = MerkleTree()
         self.offsets = array("Q")
@@ -108,8 +132,18 @@ class EvidenceLog:
 
     @classmethod
     def open(cls, directory: Path | str, *, readonly: bool = False,
-             checkpoint_interval: float = DEFAULT_CHECKPOINT_INTERVAL) -> EvidenceLog:
+             checkpoint_interval: float = DEFAULT_CHECKPOINT_INTERVAL, key_file: Path | None = None,
+             witness: DirectoryWitness | Path | None = None, keyring: Keyring | None = None) -> EvidenceLog:
+        """`key_file`: the signing key kept outside the directory (DUEBOT_EVIDENCE_KEY_FILE). `witness`: where every
+        signed checkpoint is also published (DUEBOT_EVIDENCE_WITNESS_DIR); opening for writing first brings the
+        witness up to the latest checkpoint and refuses a log that does not extend what the witness saw.
+        `keyring`: what payloads are sealed and opened with (store.py; default: the deployment's, duebot/crypto.py)."""
         log = cls(Path(directory), readonly, checkpoint_interval)
+        if keyring is not None:
+            log.payload_store.keyring = keyring
+        log.key_file = Path(key_file) if key_file is not None else None
+        if witness is not None:
+            log.witness = witness if isinstance(witness, DirectoryWitness) else DirectoryWitness(witness)
         try:
             log._open()
         except BaseException:
@@ -130,7 +164,7 @@ class EvidenceLog:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as exc:
                 raise RuntimeError(f"evidence log {d} is open for writing by another process") from exc
-            self.key = LogKey.load_or_create(d)
+            self.key = LogKey.load_or_create(d, self.key_file)
             self.vkey = self.key.vkey
             if not store.list_segments(d):
                 store.durable_write(store.segment_path(d, 0), store.MAGIC)
@@ -144,6 +178,17 @@ class EvidenceLog:
             if self.tree.root(cp.size) != cp.root:
                 raise CorruptLog(f"root at size {cp.size} differs from the signed checkpoint")
         self._next = self._durable = self.tree.size
+        if self.witness is not None and not self.readonly and self.key is not None:
+            if cp is not None:
+                self._publish(cp, strict=True)
+            else:
+                try:
+                    seen = self.witness.latest(self.key.origin)
+                except (OSError, ValueError):
+                    seen = None  # an unreadable witness: `verify` reports it
+                if seen is not None:
+                    raise CorruptLog(f"the witness {self.witness.root} saw {seen.size} records of {self.key.origin}, "
+                                     "but this log has no signed checkpoint: it was replaced")
         if not self.readonly:
             self._seg_fd = os.open(store.segment_path(d, self._seg_first), os.O_WRONLY | os.O_APPEND)
             self._writer = threading.Thread(target=self._run_writer, name="evidence-writer", daemon=True)
@@ -229,27 +274,55 @@ class EvidenceLog:
         `conversation_id` may also be given as body["conversation_id"]; it is lifted to the top level.
         Payload bytes are stored content-addressed and only their SHA-256 and size enter the hashed record.
         """
-        receipt = self._enqueue(kind, body, payloads, conversation_id)
+        receipt = self._prepare_and_enqueue([(kind, body, payloads, conversation_id)])[0]
         self._wait_durable(receipt.index)
         return receipt
 
     def append_many(self, items: list[tuple[str, dict[str, Any], dict[str, bytes] | None, str | None]]
                     ) -> list[Receipt]:
-        """Append (kind, body, payloads, conversation_id) items in this order; one wait for all of them."""
-        receipts = [self._enqueue(kind, body, payloads, conversation_id)
-                    for kind, body, payloads, conversation_id in items]
+        """Append (kind, body, payloads, conversation_id) items in this order; one wait for all of them.
+        All or nothing: a RecordError for any item means none of them was appended."""
+        receipts = self._prepare_and_enqueue(items)
         if receipts:
             self._wait_durable(receipts[-1].index)
         return receipts
 
-    def _enqueue(self, kind: str, body: dict[str, Any], payloads: dict[str, bytes] | None,
-                 conversation_id: str | None) -> Receipt:
+    def _prepare_and_enqueue(self, items: list[tuple[str, dict[str, Any], dict[str, bytes] | None, str | None]]
+                             ) -> list[Receipt]:
+        """Payloads are stored before their record. When the record is refused, the sealed personal values just
+        stored go again: no record names them, so no erasure would ever find them. (A content-addressed payload
+        may be another record's too, and an orphan of it holds nothing that record does not: it stays.)"""
+        prepared: list[tuple[str, dict[str, Any], str | None, dict[str, Any], list[Path]]] = []
+        try:
+            for kind, body, payloads, conversation_id in items:
+                prepared.append(self._prepare(kind, body, payloads, conversation_id))
+            return self._enqueue(prepared)
+        except RecordError:
+            for *_, refs, _ in prepared:
+                if PERSONAL_PAYLOAD in refs:
+                    self.payload_store.delete(refs[PERSONAL_PAYLOAD]["sha256"])
+            raise
+
+    def _prepare(self, kind: str, body: dict[str, Any], payloads: dict[str, bytes] | None,
+                 conversation_id: str | None) -> tuple[str, dict[str, Any], str | None, dict[str, Any], list[Path]]:
         if self.readonly:
             raise RuntimeError("evidence log opened read-only")
+        if not isinstance(body, dict):
+            raise RecordError(f"a record body is a JSON object, not a {type(body).__name__}")
         body = dict(body)
         lifted = body.pop("conversation_id", None)
         conversation_id = conversation_id or lifted
         validate(kind, body, conversation_id)
+        if payloads and PERSONAL_PAYLOAD in payloads:
+            raise RecordError(f"payload name {PERSONAL_PAYLOAD!r} is reserved for the sealed personal values")
+        if conversation_id:  # erasable: its personal values go into a salted payload (records.py)
+            sealed, personal = seal(body)
+            if personal is not None:
+                size = len(canonical_json(body))  # the limit of a record is the same, sealed or not
+                if size > store.MAX_RECORD:
+                    raise RecordError(f"record of {size} bytes is larger than the {store.MAX_RECORD} bytes a segment "
+                                      "frame holds")
+                body, payloads = sealed, {**(payloads or {}), PERSONAL_PAYLOAD: personal}
         refs: dict[str, dict[str, Any]] = {}
         to_sync: list[Path] = []
         for name, blob in (payloads or {}).items():
@@ -257,20 +330,35 @@ class EvidenceLog:
             refs[name] = {"sha256": digest, "size": len(blob)}
             if path is not None:
                 to_sync.append(path)
+        return kind, body, conversation_id, refs, to_sync
+
+    def _enqueue(self, prepared: list[tuple[str, dict[str, Any], str | None, dict[str, Any], list[Path]]]
+                 ) -> list[Receipt]:
         with self._lock:
             if self._failure is not None:
                 raise RuntimeError("evidence writer failed") from self._failure
             if self._closing:
                 raise RuntimeError("evidence log is closed")
-            ts = max(utc_now(), self._last_ts)  # timestamps never go backwards in log order
-            self._last_ts = ts
-            data = encode(kind, ts, conversation_id, body, refs)
-            index = self._next
-            self._next += 1
-            self._pending.append(_Pending(index, data, kind, conversation_id,
-                                          [r["sha256"] for r in refs.values()], to_sync))
-            self._work.notify()
-        return Receipt(index, leaf_hash(data), ts, refs)
+            # encoded first, committed after: a record that cannot be encoded leaves no gap in the indexes
+            encoded, last_ts = [], self._last_ts
+            for kind, body, conversation_id, refs, _ in prepared:
+                last_ts = max(utc_now(), last_ts)  # timestamps never go backwards in log order
+                data = encode(kind, last_ts, conversation_id, body, refs)
+                if len(data) > store.MAX_RECORD:  # a frame the segment format cannot hold: refuse, never write
+                    raise RecordError(f"record of {len(data)} bytes is larger than the {store.MAX_RECORD} bytes "
+                                      "a segment frame holds")
+                encoded.append((data, last_ts))
+            self._last_ts = last_ts
+            receipts = []
+            for (data, ts), (kind, _, conversation_id, refs, to_sync) in zip(encoded, prepared, strict=True):
+                index = self._next
+                self._next += 1
+                self._pending.append(_Pending(index, data, kind, conversation_id,
+                                              [r["sha256"] for r in refs.values()], to_sync))
+                receipts.append(Receipt(index, leaf_hash(data), ts, refs))
+            if receipts:
+                self._work.notify()
+        return receipts
 
     def _wait_durable(self, index: int) -> None:
         with self._lock:
@@ -331,7 +419,7 @@ class EvidenceLog:
             for f in frames:
                 offsets.append(off)
                 off += len(f)
-            _write_all(self._seg_fd, b"".join(frames))
+            write_all(self._seg_fd, b"".join(frames))
             store.fsync_paths([path for p in chunk for path in p.to_sync])
             os.fdatasync(self._seg_fd)
             self._seg_offset = off
@@ -374,11 +462,70 @@ class EvidenceLog:
                 size = self.tree.size
                 root = self.tree.root(size)
             if self.last_checkpoint is not None and self.last_checkpoint.size == size:
-                return self.last_checkpoint
+                cp = self.last_checkpoint
+                if self.witness is not None and (self.witnessed is None or self.witnessed.size < size):
+                    self._publish_later(cp)  # a publication that failed before
+                return cp
             cp = self.key.sign(size, root)
             store_checkpoint(self.dir, cp)
             self.last_checkpoint = cp
+            self._publish_later(cp)
             return cp
+
+    def _publish_later(self, cp: Checkpoint) -> None:
+        """Queue a checkpoint for the witness: a slow or hung witness (a network file system) never holds up the
+        appends, whose writer thread signs the checkpoints."""
+        if self.witness is None:
+            return
+        with self._witness_cv:
+            self._to_witness.append(cp)
+            if len(self._to_witness) > 64:  # witness unreachable for long: the newest proves the rest
+                del self._to_witness[:-1]
+            self._witness_cv.notify()
+            if self._witness_thread is None:
+                self._witness_thread = threading.Thread(target=self._run_witness, name="evidence-witness",
+                                                        daemon=True)
+                self._witness_thread.start()
+
+    def _run_witness(self) -> None:
+        while True:
+            with self._witness_cv:
+                while not self._to_witness and not self._witness_stop:
+                    self._witness_cv.wait()
+                if not self._to_witness:
+                    return
+                cp = self._to_witness.pop(0)
+            try:
+                self._publish(cp)
+            except Exception:  # noqa: BLE001 - this thread must outlive any one failure; the next checkpoint retries
+                _logger.exception("evidence: publishing checkpoint %s to the witness failed", cp.size)
+
+    def _stop_witness(self, timeout: float = 30.0) -> None:
+        """Publish what is queued (waiting up to `timeout` s for the witness), then stop the thread."""
+        with self._witness_cv:
+            self._witness_stop = True
+            self._witness_cv.notify()
+            thread, self._witness_thread = self._witness_thread, None
+        if thread is not None:
+            thread.join(timeout)
+
+    def _publish(self, cp: Checkpoint, strict: bool = False) -> None:
+        """Send a signed checkpoint to the witness. A refusal means this log does not extend what the witness saw:
+        at open (`strict`) that is a CorruptLog; later it is logged and kept in `witness_error`, as is a witness
+        that cannot be reached, and the next checkpoint tries again. The log itself keeps working either way."""
+        if self.witness is None:
+            return
+        try:
+            self.witnessed = publish(self.witness, cp, self.vkey, self.consistency_proof)
+            self.witness_error = None
+        except WitnessRefused as exc:
+            self.witness_error = f"witness {self.witness.root} refused checkpoint {cp.size}: {exc}"
+            if strict:
+                raise CorruptLog(self.witness_error) from exc
+            _logger.error("evidence: %s", self.witness_error)
+        except (OSError, ValueError) as exc:  # unreachable, or its own files damaged: `verify` reports which
+            self.witness_error = f"witness {self.witness.root} unavailable for checkpoint {cp.size}: {exc}"
+            _logger.warning("evidence: %s", self.witness_error)
 
     @property
     def size(self) -> int:
@@ -412,7 +559,16 @@ class EvidenceLog:
         return store.read_frame(self.dir, index, offset)
 
     def get(self, index: int) -> Record:
-        return Record.decode(index, self.read(index))
+        """Record `index` with its body as appended: sealed personal values put back, or ERASED once erased."""
+        return self.unseal(Record.decode(index, self.read(index)))
+
+    def unseal(self, rec: Record) -> Record:
+        ref = rec.payloads.get(PERSONAL_PAYLOAD)
+        if ref is None:
+            return rec
+        personal = self.payload_store.get(ref["sha256"])
+        return dataclasses.replace(rec, body=unseal(rec.body, personal), personal=ref, personal_erased=personal is None,
+                                   payloads={k: v for k, v in rec.payloads.items() if k != PERSONAL_PAYLOAD})
 
     def records_for(self, conversation_id: str) -> list[Record]:
         with self._tree_lock:
@@ -458,6 +614,7 @@ class EvidenceLog:
             self._writer = None
             if self._failure is None and self._needs_checkpoint():
                 self.checkpoint()
+        self._stop_witness()
         self._release()
 
     def _release(self) -> None:
@@ -505,7 +662,7 @@ def _rewrite_tail(path: Path, keep: int, tail: bytes) -> None:
     try:
         os.ftruncate(fd, keep)
         os.lseek(fd, keep, os.SEEK_SET)
-        _write_all(fd, tail)
+        write_all(fd, tail)
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -514,12 +671,7 @@ def _rewrite_tail(path: Path, keep: int, tail: bytes) -> None:
 def _append_file(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        _write_all(fd, data)
+        write_all(fd, data)
     finally:
         os.close(fd)
 
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]

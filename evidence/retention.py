@@ -1,20 +1,32 @@
-"""Retention per policy pack, legal hold, and payload erasure (which is itself a logged record).
+"""Retention per policy pack, legal hold, and erasure (which is itself a logged record).
 
-Erasure removes payload files only (turn text, audio); the records and their digests stay, so the log and
-every proof remain verifiable. The erasure record is appended *before* files are deleted: a crash in
-between leaves files that are still present and valid, never a missing payload without an erasure record.
+Erasure deletes a conversation's payload files: turn text and audio, and the `personal` payload that holds every
+personal value of its record bodies (what was said or keyed, phone numbers, names, notes: records.py seals them
+there when the record is appended). The records themselves stay, committing to the payloads only through their
+SHA-256 (salted, for the personal values), so the log and every proof remain verifiable, and `duebot evidence
+verify` counts the payloads as erased, not missing. The erasure record is appended *before* files are deleted:
+a crash in between leaves files that are still present and valid, never a missing payload without an erasure
+record; erasing again deletes what such a crash left.
+
+Records appended before personal values were sealed keep theirs in the body, which no erasure can
+remove: the erasure record lists them (`personal_left_in`), and the erasure is logged as incomplete.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from duebot.evidence.records import Record
+from duebot.evidence.records import Record, unsealed_personal_values
 
 if TYPE_CHECKING:
     from duebot.evidence.log import EvidenceLog, Receipt
+
+
+_logger = logging.getLogger("duebot.evidence")
 
 
 class RetentionError(RuntimeError):
@@ -88,7 +100,8 @@ def erase_conversation(log: EvidenceLog, conversation_id: str, *, reason: str, b
     if now < until:
         raise RetentionError(f"conversation {conversation_id} must be retained until {until.isoformat()}")
     already = {d for r in records if r.kind == "erasure" for d in r.body.get("erased", [])}
-    digests = sorted({ref["sha256"] for r in records for ref in r.payloads.values()} - already)
+    everything = {ref["sha256"] for r in records for ref in r.committed_payloads().values()}
+    digests = sorted(everything - already)
     # Content addressing shares identical payloads (e.g. a fixed bot prompt) across conversations: keep those.
     # A conversation releases a digest once one of its erasure records lists it (as erased or as kept_shared).
     released: dict[str, set[str]] = {}
@@ -99,12 +112,21 @@ def erase_conversation(log: EvidenceLog, conversation_id: str, *, reason: str, b
                               for d in r.body.get("erased", []) + r.body.get("kept_shared", [])}
         return released[conv]
 
-    shared = [d for d in digests
-              if any(d not in releases(c) for c in log.digest_refs.get(d, set()) - {conversation_id})]
+    def shared_with_others(digest: str) -> bool:
+        return any(digest not in releases(c) for c in log.digest_refs.get(digest, set()) - {conversation_id})
+
+    shared = [d for d in digests if shared_with_others(d)]
     erased = [d for d in digests if d not in shared]
+    # Bodies of records appended before sealing hold their personal values in the leaf itself.
+    left_in = [r.index for r in records if r.kind != "erasure" and unsealed_personal_values(json.loads(r.data)["body"])]
     receipt = log.append("erasure", {"erased": erased, "kept_shared": shared, "reason": reason, "by": by,
-                                     "pack": pack_of(records), "retained_until": until.isoformat()},
+                                     "pack": pack_of(records), "retained_until": until.isoformat(),
+                                     "personal_left_in": left_in},
                          conversation_id=conversation_id)
-    for digest in erased:
+    # what this erasure lists, and what an earlier one listed but a crash left behind
+    for digest in erased + [d for d in sorted(already) if not shared_with_others(d)]:
         log.payload_store.delete(digest)
+    if left_in:
+        _logger.warning("evidence: erasure of %s is incomplete: records %s predate sealed personal values and keep "
+                        "them in their bodies", conversation_id, left_in)
     return receipt

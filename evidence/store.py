@@ -6,22 +6,35 @@ S3-compatible object store can hold closed segments, checkpoints and payloads as
     segments/0000000000000000.seg   records [first_index, first_index + RECORDS_PER_SEGMENT)
     leaves.idx                      per record: 32-byte leaf hash + u64 offset in its segment (derived data)
     meta.idx                        per record with a conversation: "index<TAB>kind<TAB>conv<TAB>digests"
-    payloads/ab/cdef...             content-addressed payloads (SHA-256 of the bytes)
+    payloads/ab/cdef...             content-addressed payloads (SHA-256 of the plaintext bytes), each sealed
+                                    at rest (below)
     checkpoints/<size>              signed notes; `checkpoint` is a copy of the latest
-    log.key, public.vkey, origin    the log identity
+    log.key, public.vkey, origin    the log identity (log.key mode 0600; elsewhere when DUEBOT_EVIDENCE_KEY_FILE
+                                    names a file outside this directory, which is the safer place)
 
 A segment starts with MAGIC, then frames `u32 length | u32 crc32(data) | data`, where data is the exact
 leaf data. The CRC lets recovery find a torn tail without a checkpoint; the Merkle tree covers tampering.
+
+Payloads at rest (issue 18). A payload file holds the payload sealed with the data key (duebot/crypto.py: the
+envelope `enc1:<algorithm>:<key id>:` + nonce + ciphertext + tag, cipher DUEBOT_ENCRYPTION), bound to its address:
+the authenticated context is `evidence.payload:<sha256>`, so a file moved to another address does not open. The
+records, the Merkle tree and the address still commit to the SHA-256 of the *plaintext*: an envelope changes when
+the key rotates (rekey re-seals every file), a leaf never may; and a bundle carries the payloads opened, so a third
+party checks them against the signed records with nothing but the bundle (no key of ours). A file written before
+payloads were sealed (no envelope) is read as it is, its digest proving it, until rekey seals it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+
+from duebot import crypto
 
 MAGIC = b"DBEVSEG1"
 FRAME = struct.Struct("<II")
@@ -32,6 +45,10 @@ MAX_RECORD = 1 << 24
 
 class CorruptLog(Exception):
     pass
+
+
+class PayloadError(CorruptLog):
+    """A payload file that does not open: altered, moved to another address, or sealed with a key not configured."""
 
 
 def fsync_dir(path: Path) -> None:
@@ -121,33 +138,107 @@ def read_frame(directory: Path, index: int, offset: int) -> bytes:
     return data
 
 
-class PayloadStore:
-    """Content-addressed blobs: payloads/ab/<remaining 62 hex>. Written before the record naming them."""
+def payload_context(digest: str) -> str:
+    return f"evidence.payload:{digest}"
 
-    def __init__(self, directory: Path) -> None:
+
+class PayloadStore:
+    """Content-addressed blobs: payloads/ab/<remaining 62 hex>, addressed by the SHA-256 of the plaintext and
+    sealed at rest (module docstring). Written before the record naming them."""
+
+    def __init__(self, directory: Path, keyring: crypto.Keyring | None = None) -> None:
+        self.dir = directory
         self.root = directory / "payloads"
+        self._keyring = keyring
+
+    @property
+    def keyring(self) -> crypto.Keyring:
+        if self._keyring is None:  # the deployment's, on first use: opening a log needs no key
+            self._keyring = crypto.keyring()
+        return self._keyring
+
+    @keyring.setter
+    def keyring(self, value: crypto.Keyring) -> None:
+        self._keyring = value
 
     def path(self, digest: str) -> Path:
         return self.root / digest[:2] / digest[2:]
 
     def put(self, data: bytes) -> tuple[str, Path | None]:
-        """Store data; return its digest and the path that still needs an fsync (None if already stored)."""
+        """Store data (sealed); return its digest and the path that still needs an fsync (None if already stored)."""
         digest = hashlib.sha256(data).hexdigest()
         path = self.path(digest)
         if path.exists():
             return digest, None
+        sealed = self.keyring.seal_blob(data, payload_context(digest))
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{id(data)}.tmp")
         with open(tmp, "wb") as fh:
-            fh.write(data)
+            fh.write(sealed)
         os.replace(tmp, path)
         return digest, path
 
     def get(self, digest: str) -> bytes | None:
+        """The payload's plaintext, None when there is no such file (erased); PayloadError when it does not open."""
         try:
-            return self.path(digest).read_bytes()
+            raw = self.path(digest).read_bytes()
         except FileNotFoundError:
             return None
+        return self.open(digest, raw)
+
+    def open(self, digest: str, raw: bytes) -> bytes:
+        if not crypto.is_sealed_blob(raw):
+            return raw  # written before payloads were sealed: its digest still proves it (rekey seals it)
+        try:
+            return self.keyring.open_blob(raw, payload_context(digest))
+        except crypto.CryptoError as exc:
+            if hashlib.sha256(raw).hexdigest() == digest:  # an unsealed payload that merely starts like an envelope
+                return raw
+            raise PayloadError(f"payload {digest} does not open: {exc}") from None
+
+    def check(self, digest: str) -> str | None:
+        """What is wrong with a stored payload (fsck), or None: it opens and its plaintext has its digest."""
+        try:
+            data = self.open(digest, self.path(digest).read_bytes())
+        except PayloadError as exc:
+            return str(exc)
+        if hashlib.sha256(data).hexdigest() != digest:
+            return f"payload {digest} does not match its digest"
+        return None
+
+    def rekey(self) -> tuple[int, list[str]]:
+        """Seal again every payload not sealed with the current key and cipher (and seal the ones written before
+        payloads were sealed); returns (files re-sealed, problems). Holds the log's writer lock meanwhile: erasure
+        deletes payloads, and re-sealing one at that moment could bring it back."""
+        lock = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RuntimeError(f"evidence log {self.dir} is open for writing by another process: stop the "
+                                   "evidence writer (duebot serve) and run this again") from None
+            done, problems = 0, []
+            for digest in self.all_digests():
+                path = self.path(digest)
+                raw = path.read_bytes()
+                try:
+                    if crypto.is_sealed_blob(raw) and self.keyring.is_current(crypto.Envelope.parse_blob(raw)):
+                        continue
+                except crypto.CryptoError:
+                    pass  # damaged header: open() says why
+                try:
+                    data = self.open(digest, raw)
+                except PayloadError as exc:
+                    problems.append(str(exc))
+                    continue
+                if hashlib.sha256(data).hexdigest() != digest:
+                    problems.append(f"payload {digest} does not match its digest: left as it is")
+                    continue
+                durable_write(path, self.keyring.seal_blob(data, payload_context(digest)))
+                done += 1
+            return done, problems
+        finally:
+            os.close(lock)
 
     def delete(self, digest: str) -> bool:
         try:

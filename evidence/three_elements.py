@@ -82,7 +82,8 @@ def assess(conversation_id: str, records: list[Record],
             hits.append(Hit("identity_confirmed", rec.index, turn, "identity_verified"))
         if rec.kind != "turn":
             continue
-        tags = set(rec.body.get("legal_elements") or ())
+        raw_tags = rec.body.get("legal_elements")  # any JSON may arrive here: only a list of strings is tags
+        tags = {t for t in raw_tags if isinstance(t, str)} if isinstance(raw_tags, list) else set()
         for element in ELEMENTS:
             if element in tags:
                 hits.append(Hit(element, rec.index, turn, "tag"))

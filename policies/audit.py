@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
+from duebot.evidence.durable import write_all_synced
 from duebot.policies.gate import Decision, Request
 from duebot.policies.timeutil import format_instant
 
@@ -30,9 +31,9 @@ class AuditSink(Protocol):
 
 
 def default_audit_path() -> Path:
-    from duebot.config import Settings
+    from duebot.settings import load_settings
 
-    return Settings.from_env().data_dir / "audit" / "gate.jsonl"
+    return load_settings().data_dir / "audit" / "gate.jsonl"
 
 
 class JsonlAuditSink:
@@ -54,10 +55,7 @@ class JsonlAuditSink:
         with self._lock:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fsync(fd)
+                write_all_synced(fd, data)
             finally:
                 os.close(fd)
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import yaml
 
 from duebot.policies.rules import REGISTRY, Rule
+from duebot.settings import ENCRYPTION_ALGORITHMS
 
 PACK_DIR = Path(__file__).resolve().parent / "packs"
 BUILTIN = ("cn", "us")
@@ -32,9 +35,16 @@ class Pack:
     default_region: str | None
     retention_years: float
     opt_out_keywords: tuple[str, ...] = ()
-    sms_opt_out_notice: str | None = None
+    sms_opt_out_notice: str | None = None  # the pack's own language's notice (the first of the mapping)
     source: str = ""
     doc: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    sms_opt_out_notices: Mapping[str, str] = field(default_factory=dict, compare=False)  # per language
+    # The cipher the account store seals this pack's accounts with (duebot/crypto.py); None: DUEBOT_ENCRYPTION.
+    encryption: str | None = None
+
+    def notice_for(self, language: str | None) -> str | None:
+        """The opt-out notice for a conversation held in `language` ("en", "zh"), else the pack's own."""
+        return self.sms_opt_out_notices.get(language or "", self.sms_opt_out_notice)
 
     # Cached: read once per decision. cached_property writes the instance dict directly, so frozen is fine.
     @cached_property
@@ -68,9 +78,15 @@ def parse_pack(doc: object, source: str = "<memory>") -> Pack:
     keywords = doc.get("opt_out_keywords", [])
     if not isinstance(keywords, list) or not all(isinstance(k, str) and k.strip() for k in keywords):
         raise PackError(f"{source}: 'opt_out_keywords' must be a list of non-empty strings")
-    notice = doc.get("sms_opt_out_notice")
-    if notice is not None and not isinstance(notice, str):
-        raise PackError(f"{source}: 'sms_opt_out_notice' must be a string")
+    notice, notices = _notices(doc.get("sms_opt_out_notice"), source)
+    encryption = doc.get("encryption")
+    if encryption is not None and encryption not in ENCRYPTION_ALGORITHMS:
+        raise PackError(f"{source}: 'encryption' must be one of {', '.join(ENCRYPTION_ALGORITHMS)}, "
+                        f"got {encryption!r}")
+    # rules read the document (SmsOptOutNotice): with a per-language mapping they see the pack's own notice
+    # the gate's notice rule accepts the notice of any of the pack's conversation languages
+    rule_doc = {**doc, "sms_opt_out_notice": notice, "sms_opt_out_notices": list(notices.values())} \
+        if notices else doc
 
     entries = doc.get("rules")
     if not isinstance(entries, list) or not entries:
@@ -89,14 +105,28 @@ def parse_pack(doc: object, source: str = "<memory>") -> Pack:
         if not isinstance(params, dict):
             raise PackError(f"{where}: 'params' must be a mapping")
         try:
-            rules.append(cls.from_params(params, doc))
+            rules.append(cls.from_params(params, rule_doc))
         except (TypeError, ValueError) as exc:
             raise PackError(f"{where} ({rule_name}): {exc}") from None
         names.append(rule_name)
     missing = [r for r in MANDATORY_RULES if r not in names]
     if missing:
         raise PackError(f"{source}: pack must include rules {missing}")
-    return Pack(name, version, tuple(rules), region, float(retention), tuple(keywords), notice, source, doc)
+    return Pack(name, version, tuple(rules), region, float(retention), tuple(keywords), notice, source, doc,
+                MappingProxyType(notices), encryption=encryption)
+
+
+def _notices(value: object, source: str) -> tuple[str | None, dict[str, str]]:
+    """`sms_opt_out_notice` is one string (every conversation gets it, as before) or a mapping from conversation
+    language to notice, the pack's own language first: {zh: 回复TD退订, en: Reply STOP to opt out.}."""
+    if value is None:
+        return None, {}
+    if isinstance(value, str):
+        return value, {}
+    if isinstance(value, dict) and value and all(isinstance(k, str) and isinstance(v, str) and v.strip()
+                                                 for k, v in value.items()):
+        return next(iter(value.values())), dict(value)
+    raise PackError(f"{source}: 'sms_opt_out_notice' must be a string or a mapping of language to notice")
 
 
 def load_pack_file(path: str | Path) -> Pack:

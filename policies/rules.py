@@ -376,23 +376,26 @@ class SmsConsent(Rule):
 
 @register("sms_opt_out_notice")
 class SmsOptOutNotice(Rule):
-    """When the request carries the SMS text, it must contain the pack's opt-out notice (case-insensitive).
-    Without a text the sender is trusted to append the notice from the pack."""
+    """When the request carries the SMS text, it must contain one of the pack's opt-out notices (the one of the
+    conversation's language; case-insensitive). Without a text the sender is trusted to append the notice."""
     code = codes.MISSING_OPT_OUT_NOTICE
 
-    def __init__(self, notice: str, purposes: Iterable[str] = ("collection", "reminder")) -> None:
-        if not isinstance(notice, str) or not notice.strip():
+    def __init__(self, notice: str, purposes: Iterable[str] = ("collection", "reminder"),
+                 alternatives: Iterable[str] = ()) -> None:
+        notices = [notice, *alternatives]
+        if not all(isinstance(n, str) and n.strip() for n in notices):
             raise ValueError("sms_opt_out_notice needs a non-empty notice")
-        self.notice = notice.casefold()
+        self.notices = tuple(dict.fromkeys(n.casefold() for n in notices))
         self.purposes = _names(purposes, ALL_PURPOSES, "purposes")
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any], pack: Mapping[str, Any]) -> Rule:
-        return cls(**{"notice": pack.get("sms_opt_out_notice"), **params})
+        return cls(**{"notice": pack.get("sms_opt_out_notice"),
+                      "alternatives": pack.get("sms_opt_out_notices") or (), **params})
 
     def check(self, req: Request, zones: Zones | None, t: float) -> float | None:
         c = req.contact
         if c.channel == "sms" and c.purpose in self.purposes and c.text is not None \
-                and self.notice not in c.text.casefold():
+                and not any(notice in c.text.casefold() for notice in self.notices):
             return math.inf
         return None

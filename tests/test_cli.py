@@ -14,6 +14,7 @@ def test_every_command_has_help(args):
     assert "Usage" in result.stdout
 
 
+@pytest.mark.rasa
 def test_version_names_duebot_and_rasa():
     result = subprocess.run([*DUEBOT, "version"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
@@ -22,7 +23,7 @@ def test_version_names_duebot_and_rasa():
 
 
 def test_shell_says_clearly_when_no_bot_answers():
-    from tests.conftest import free_port
+    from duebot.processes import free_port
 
     url = f"http://127.0.0.1:{free_port()}"
     result = subprocess.run([*DUEBOT, "shell", "--url", url], input="hello\n", capture_output=True,

@@ -6,25 +6,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.console.conftest import Browser
-from tests.served import Chat, Served, import_fixture_accounts, start_serve, stop_serve
+from tests.served import Chat, Served, served_fixture
 
-pytestmark = pytest.mark.rasa
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    served = start_serve(tmp_path_factory.mktemp("console-served"), {"DUEBOT_EVIDENCE_ASSESS_AFTER": "2"},
-                         prepare=import_fixture_accounts)
-    try:
-        yield served
-    finally:
-        stop_serve(served)
+pytestmark = pytest.mark.browser
+served = served_fixture(env={"DUEBOT_EVIDENCE_ASSESS_AFTER": "2"}, test_redis=False)  # serve's own embedded Redis
 
 
 def test_qa_reads_a_real_conversation(served: Served, tmp_path: Path) -> None:

@@ -10,30 +10,18 @@ import datetime as dt
 import re
 import subprocess
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from duebot.accounts.store import AccountStore
-from duebot.config import Settings
 from duebot.evidence.log import EvidenceLog
 from duebot.policies.gate import decide
-from tests.served import Chat, Served, import_fixture_accounts, start_serve, stop_serve
+from duebot.settings import load_settings
+from tests.served import Chat, Served, served_fixture
 
-pytestmark = pytest.mark.rasa
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory, redis_address) -> Iterator[Served]:
-    served = start_serve(tmp_path_factory.mktemp("conversation"),
-                         {"REDIS_URL": redis_address.url, "DUEBOT_EVIDENCE_ASSESS_AFTER": "2"},
-                         prepare=import_fixture_accounts)
-    try:
-        yield served
-    finally:
-        stop_serve(served)
+served = served_fixture(env={"DUEBOT_EVIDENCE_ASSESS_AFTER": "2"})
 
 
 @pytest.fixture(scope="module")
@@ -158,13 +146,17 @@ def test_third_party_gets_a_neutral_message(served):
     assert "personal matter" in reply and "230" not in reply and "debt" not in reply
 
 
-def test_two_failed_verifications_offer_a_person_and_end(served, store):
-    chat = Chat(served, "A-1")
+def test_two_failed_verifications_close_the_check_and_offer_a_person(served, store):
+    # The account's check stays closed for the cool-down (DUEBOT_VERIFICATION_COOLDOWN): no later test verifies A-5.
+    chat = Chat(served, "A-5")
     chat("hello")
     assert "try once more" in chat("1111")
-    assert "could not confirm your identity" in chat("2222")
-    assert "conversation has ended" in chat("4472")  # no third guess
-    assert any(e.kind == "verification_failed" and e.conversation_id == chat.sender for e in store.events("A-1"))
+    failed = chat("2222")
+    assert "could not confirm your identity" in failed and "member of our team" in failed, chat.transcript
+    closed = chat("4472")  # no third guess, not even the right one
+    assert "paused" in closed and "210" not in closed, chat.transcript
+    assert "passing you to a member of our team" in chat("yes"), chat.transcript
+    assert any(e.kind == "verification_failed" and e.conversation_id == chat.sender for e in store.events("A-5"))
 
 
 def test_human_request_leaves_a_summary_for_the_agent(served, store):
@@ -250,9 +242,10 @@ def test_a_conversation_without_disclosure_is_flagged_for_qa(served):
     assert [r.body["type"] for r, _ in records if r.kind == "outcome"] == ["wrong_number"]
 
 
+@pytest.mark.rasa("en")
 def test_rasa_test_stories_pass(tmp_path):
-    settings = Settings.from_env()
-    from duebot.training import model_path, rasa_env
+    settings = load_settings()
+    from duebot.training.train import model_path, rasa_env
 
     result = subprocess.run(
         [str(settings.rasa_bin), "test", "core", "--stories", str(settings.bot_dir / "tests" / "test_stories.yml"),

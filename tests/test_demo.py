@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.rasa, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.rasa("en"), pytest.mark.sip, pytest.mark.timeout(420)]  # the demo places a SIP call too
 
 
 def _processes_using(data_dir: Path) -> list[str]:

@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 
-from duebot.config import Settings
+import pytest
+
 from duebot.evidence.inbox import EvidenceWriter
 from duebot.evidence.log import EvidenceLog
+from duebot.settings import load_settings
+
+pytestmark = pytest.mark.rasa  # runs code in Rasa's own Python
 
 PUBLISH = """
 import asyncio, json, sys
@@ -31,7 +35,7 @@ EVENTS = [
 
 
 def test_rasa_broker_turns_become_evidence(tmp_path, redis_address, redis_client):
-    settings = Settings.from_env()
+    settings = load_settings()
     subprocess.run([str(settings.rasa_venv / "bin" / "python"), "-c", PUBLISH, str(redis_address.port),
                     json.dumps(EVENTS)], cwd=settings.root, check=True, timeout=120)
     with EvidenceLog.open(tmp_path / "ev") as log:

@@ -8,14 +8,13 @@ import re
 import shutil
 import subprocess
 import textwrap
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
 
-from duebot.config import Settings
-from duebot.training import config_path, model_path, rasa_env, training_hash, training_inputs
+from duebot.settings import Settings, load_settings
+from duebot.training.train import config_path, model_path, rasa_env, training_hash, training_inputs
 
 ENTITY = re.compile(r"\[([^\]]+)\]\((\w+)\)")
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +43,7 @@ def _lang_files(settings: Settings, lang: str) -> list[Path]:
 
 
 def test_zh_has_every_english_intent_and_entity_and_enough_examples():
-    settings = Settings.from_env()
+    settings = load_settings()
     en, zh = _examples(_lang_files(settings, "en")), _examples(_lang_files(settings, "zh"))
     assert set(zh) == set(en)
     domain = yaml.safe_load((settings.bot_dir / "domain.yml").read_text())
@@ -62,7 +61,7 @@ def test_zh_has_every_english_intent_and_entity_and_enough_examples():
 
 @pytest.mark.parametrize("path, least", [(HELDOUT, 8), (FRESH, 5)])
 def test_heldout_sets_are_apart_from_training_and_cover_every_intent(path, least):
-    settings = Settings.from_env()
+    settings = load_settings()
     train = {_plain(line) for lines in _examples(_lang_files(settings, "zh")).values() for line in lines}
     other = {_plain(line) for p in {HELDOUT, FRESH} - {path} for lines in _examples([p]).values() for line in lines}
     heldout = _examples([path])
@@ -72,8 +71,9 @@ def test_heldout_sets_are_apart_from_training_and_cover_every_intent(path, least
     assert all(len(lines) >= least for lines in heldout.values())
 
 
+@pytest.mark.rasa
 def test_zh_rasa_data_validates():
-    settings = Settings.from_env()
+    settings = load_settings()
     result = subprocess.run(
         [str(settings.rasa_bin), "data", "validate", "--domain", "domain.yml", "--data", "data",
          str(settings.nlu_dir / "zh"), "--config", config_path(settings, "zh").name],
@@ -113,8 +113,9 @@ ALIGNMENT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.rasa  # jieba as Rasa's environment has it
 def test_zh_entity_spans_fall_on_jieba_tokens():
-    settings = Settings.from_env()
+    settings = load_settings()
     config = yaml.safe_load(config_path(settings, "zh").read_text())
     tokenizer = next(c for c in config["pipeline"] if c["name"] == "JiebaTokenizer")
     dictionary = (settings.bot_dir / tokenizer["dictionary_path"]).resolve()
@@ -127,10 +128,10 @@ def test_zh_entity_spans_fall_on_jieba_tokens():
 
 
 def _copy_project(tmp_path: Path) -> Settings:
-    settings = Settings.from_env()
+    settings = load_settings()
     shutil.copytree(settings.bot_dir, tmp_path / "bot", ignore=shutil.ignore_patterns(".rasa", "__pycache__"))
     shutil.copytree(settings.nlu_dir, tmp_path / "nlu_data")
-    return replace(settings, root=tmp_path, data_dir=tmp_path / "var")
+    return settings.changed(DUEBOT_HOME=tmp_path, DUEBOT_DATA_DIR=tmp_path / "var")
 
 
 def test_each_language_has_its_own_hash_and_model_name(tmp_path):
@@ -168,10 +169,10 @@ def test_an_unknown_language_is_refused(tmp_path):
     assert not (tmp_path / "r.json").exists()
 
 
+@pytest.mark.rasa("zh")
 def test_trained_zh_model_scores_the_heldout_set(tmp_path):
     """The real model `duebot train` made (setup trains it), scored by the real `duebot eval nlu --lang zh`."""
-    settings = Settings.from_env()
-    assert model_path(settings, "zh").exists(), "no trained zh model: run `duebot train --lang zh`"
+    settings = load_settings()
     report = tmp_path / "zh.json"
     result = subprocess.run([str(DUEBOT), "eval", "nlu", "--lang", "zh", "--data", str(HELDOUT),
                              "--report", str(report)], capture_output=True, text=True, timeout=900)

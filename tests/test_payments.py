@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from duebot.payments import InvalidLink, make_link, verify_token
+from duebot.payments.links import InvalidLink, make_link, verify_token
 
 KEY = b"test-secret"
 

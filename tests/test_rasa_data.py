@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 import subprocess
 
-from duebot.config import Settings
-from duebot.training import LANGUAGE, rasa_env
+import pytest
+
+from duebot.settings import load_settings
+from duebot.training.train import LANGUAGE, rasa_env
 
 
+@pytest.mark.rasa
 def test_rasa_data_validates():
-    settings = Settings.from_env()
+    settings = load_settings()
     result = subprocess.run(
         [str(settings.rasa_bin), "data", "validate", "--domain", "domain.yml", "--data", "data",
          str(settings.nlu_dir / LANGUAGE)],

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 
-from duebot.config import Settings
+import pytest
+
+from duebot.settings import load_settings
+
+pytestmark = pytest.mark.rasa  # runs code in Rasa's own Python
 
 COMPARE = """
 import json, sys
@@ -45,7 +49,7 @@ RESPONSES = [
 
 
 def test_patched_check_gives_rasas_verdicts() -> None:
-    settings = Settings.from_env()
+    settings = load_settings()
     python = settings.rasa_venv / "bin" / "python"
     done = subprocess.run([str(python), "-c", COMPARE, json.dumps(RESPONSES)], cwd=settings.root,
                           capture_output=True, text=True, timeout=120)
@@ -106,7 +110,7 @@ print(json.dumps({"before": before, "after": compare(), "usurped": outcome(Event
 
 
 def test_event_type_table_resolves_as_rasa_does_and_learns_new_events() -> None:
-    settings = Settings.from_env()
+    settings = load_settings()
     python = settings.rasa_venv / "bin" / "python"
     done = subprocess.run([str(python), "-c", EVENT_TYPES], cwd=settings.root, capture_output=True, text=True,
                           timeout=120)

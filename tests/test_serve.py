@@ -7,26 +7,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.served import Served, gone, import_fixture_accounts, start_serve, stop_serve
+from tests.served import gone, served_fixture
 
-pytestmark = pytest.mark.rasa
-
-
-@pytest.fixture(scope="module")
-def served_on_test_redis(tmp_path_factory, redis_address) -> Iterator[Served]:
-    served = start_serve(tmp_path_factory.mktemp("serve"), {"REDIS_URL": redis_address.url,
-                                                            "DUEBOT_CAMPAIGN_CONTACTORS": "sms=twilio_sms"},
-                         prepare=import_fixture_accounts)
-    try:
-        yield served
-    finally:
-        if served.process.poll() is None:
-            stop_serve(served)
+served_on_test_redis = served_fixture(contactors=("sms=twilio_sms",))
+served_embedded = served_fixture(test_redis=False, accounts=None, scope="function")  # its own Redis, and stopped here
 
 
 def test_conversation_survives_a_rasa_crash(served_on_test_redis, redis_address):
@@ -51,26 +39,26 @@ def test_conversation_survives_a_rasa_crash(served_on_test_redis, redis_address)
         time.sleep(0.5)
     else:
         pytest.fail("serve did not restart Rasa")
-    assert httpx.get(f"{served.rasa}/status", timeout=5).status_code == 200
+    assert served.rasa_api("GET", "/status", timeout=5).status_code == 200
 
     # "yes" leads to the identity check only because the tracker in Redis remembers the bot's question.
     assert served.say(sender, "yes, that's me", call) == [
         "Thank you. To protect your privacy, please tell me the last four digits of your ID number."
     ]
-    tracker = httpx.get(f"{served.rasa}/conversations/{sender}/tracker", timeout=10).json()
+    tracker = served.rasa_api("GET", f"/conversations/{sender}/tracker").json()
     user_turns = [e["text"] for e in tracker["events"] if e["event"] == "user"]
     assert user_turns == ["hello", "yes, that's me"]
 
 
 def test_parse_api_and_action_server_answer(served_on_test_redis):
     served = served_on_test_redis
-    parsed = httpx.post(f"{served.rasa}/model/parse", json={"text": "please stop calling me"}, timeout=10).json()
+    parsed = served.rasa_api("POST", "/model/parse", json={"text": "please stop calling me"}).json()
     assert parsed["intent"]["name"] == "opt_out"
     # The reply comes from the custom action in the rasa-sdk action server.
     assert served.say("optout-check", "stop calling me") == [
         "Understood. You will not be contacted again by this service on any channel."
     ]
-    tracker = httpx.get(f"{served.rasa}/conversations/optout-check/tracker", timeout=10).json()
+    tracker = served.rasa_api("GET", "/conversations/optout-check/tracker").json()
     assert tracker["slots"]["opted_out"] is True
 
 
@@ -88,20 +76,23 @@ def test_shell_talks_to_the_running_bot(served_on_test_redis):
     assert "bot> I am an automated assistant" in result.stdout
 
 
-def test_embedded_redis_persists_and_everything_stops(tmp_path):
-    served = start_serve(tmp_path, {})
+def test_embedded_redis_persists_and_everything_stops(served_embedded):
+    served = served_embedded
     try:
         assert served.say("embedded", "hi")
         state = served.state()
         assert set(state) == {"redis", "evidence", "actions", "emotion", "rasa", "web", "campaign"}
         redis_port = state["redis"]["url"].rsplit(":", 1)[1].split("/")[0]
-        info = subprocess.run(["redis-cli", "-p", redis_port, "config", "get", "appendonly"],
-                              capture_output=True, text=True).stdout.split()
+        password = (served.data_dir / "secrets" / "redis_password").read_text().strip()
+        anonymous = subprocess.run(["redis-cli", "-p", redis_port, "ping"], capture_output=True, text=True)
+        assert "NOAUTH" in anonymous.stdout + anonymous.stderr  # the embedded Redis asks every caller for it
+        info = subprocess.run(["redis-cli", "-p", redis_port, "config", "get", "appendonly"], capture_output=True,
+                              text=True, env={"REDISCLI_AUTH": password, "PATH": "/usr/bin:/bin"}).stdout.split()
         assert info == ["appendonly", "yes"]
         web = state["web"]["url"]
         assert httpx.get(f"{web}/health", timeout=5).json()["status"] == "ok"
     finally:
-        state = stop_serve(served)
+        state = served.stop()
     assert served.process.returncode == 0
     for service in state.values():
         assert gone(service["pid"]), service

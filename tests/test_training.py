@@ -1,15 +1,14 @@
 import shutil
-from dataclasses import replace
 
-from duebot.config import Settings
-from duebot.training import model_path, training_hash
+from duebot.settings import load_settings
+from duebot.training.train import model_path, training_hash
 
 
 def _copy_project(tmp_path):
-    settings = Settings.from_env()
+    settings = load_settings()
     shutil.copytree(settings.bot_dir, tmp_path / "bot", ignore=shutil.ignore_patterns(".rasa", "__pycache__"))
     shutil.copytree(settings.nlu_dir, tmp_path / "nlu_data")
-    return replace(settings, root=tmp_path, data_dir=tmp_path / "var")
+    return settings.changed(DUEBOT_HOME=tmp_path, DUEBOT_DATA_DIR=tmp_path / "var")
 
 
 def test_hash_is_stable_and_follows_every_training_input(tmp_path):

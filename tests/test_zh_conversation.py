@@ -19,22 +19,22 @@ import redis
 from duebot.accounts.importer import import_csv
 from duebot.accounts.store import AccountStore
 from duebot.actions.locale import load_locale
-from duebot.channels import twilio_sms, webchat
-from duebot.channels.sms_rasa import RasaClient, RasaRouter
-from duebot.channels.sms_segments import segment_info
-from duebot.channels.sms_sender import SmsSender, twilio_client
-from duebot.channels.twilio_fake import FakeConfig, TwilioFake
-from duebot.config import Settings
+from duebot.channels.chat import webchat
+from duebot.channels.rasa_client import RasaClient, RasaRouter
+from duebot.channels.sms import webhook as twilio_sms
+from duebot.channels.sms.segments import segment_info
+from duebot.channels.sms.sender import SmsSender, twilio_client
+from duebot.demo.twilio_fake import FakeConfig, TwilioFake
 from duebot.evidence.inbox import EvidenceInbox
 from duebot.policies.audit import JsonlAuditSink
 from duebot.policies.reserve import LiveGate
-from duebot.training import model_path, rasa_env
+from duebot.secrets import account_signature
+from duebot.settings import load_settings
+from duebot.training.train import model_path, rasa_env
 from duebot.web import create_app
 from tests.channels.conftest import ACCOUNT_SID, AUTH_TOKEN, FROM, ServerThread, sms_settings
-from tests.conftest import free_port
-from tests.served import Served, start_serve, stop_serve, wait_for_evidence
+from tests.served import Served, served_fixture, wait_for_evidence
 
-pytestmark = pytest.mark.rasa
 ZH_ACCOUNTS = Path(__file__).parent / "fixtures" / "accounts_zh.csv"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ZH = load_locale("zh")
@@ -60,39 +60,32 @@ class Stack:
         return said
 
 
+served = served_fixture(languages=("en", "zh"), env={"DUEBOT_EVIDENCE_ASSESS_AFTER": "2"},
+                        accounts=_import_zh_accounts)
+
+
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, redis_address) -> Iterator[Stack]:
-    settings = Settings.from_env()
-    zh_model = model_path(settings, language="zh")
-    assert zh_model.exists(), f"no zh model for the current training data ({zh_model.name}): duebot train --lang zh"
+def stack(tmp_path_factory: pytest.TempPathFactory, redis_address, served: Served) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("zh-conversation")
-    zh_port = free_port()
-    served = start_serve(tmp, {"REDIS_URL": redis_address.url, "DUEBOT_RASA_ZH_PORT": str(zh_port),
-                               "DUEBOT_LANGUAGES": "en,zh", "DUEBOT_EVIDENCE_ASSESS_AFTER": "2"},
-                         prepare=_import_zh_accounts)
-    zh_url = f"http://127.0.0.1:{zh_port}"
+    zh_url = served.rasa_urls["zh"]
     client = redis.Redis(host=redis_address.host, port=redis_address.port)
     store = AccountStore(f"sqlite:///{served.data_dir / 'duebot.sqlite3'}")
     app = create_app()
     server = ServerThread(app)
-    try:
-        assert "rasa-zh" in served.state(), "duebot serve did not start the zh Rasa server"
-        with TwilioFake(FakeConfig(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, numbers=(FROM,))) as fake:
-            settings_sms = sms_settings(server.url, fake.url)
-            router = RasaRouter({"en": RasaClient(served.rasa), "zh": RasaClient(zh_url)})
-            channel = twilio_sms.SmsChannel(settings_sms, store, client, router, EvidenceInbox(client))
-            app.dependency_overrides[twilio_sms.get_channel] = lambda: channel
-            chat = webchat.ChatChannel(router, client, store=store)  # the account's language picks the server
-            app.dependency_overrides[webchat.get_chat] = lambda: chat
-            # noon in Shanghai: inside the cn pack's 08:00-22:00
-            noon = dt.datetime.now(SHANGHAI).replace(hour=12, minute=0, second=0, microsecond=0).timestamp()
-            gate = LiveGate(client, "cn", sink=JsonlAuditSink(tmp / "gate.jsonl"), prefix=f"zh:{time.time_ns()}")
-            sender = SmsSender(settings_sms, gate, store, twilio_client(settings_sms), client, EvidenceInbox(client),
-                               clock=lambda: noon)
-            with server:
-                yield Stack(served, zh_url, server, fake, sender, store)
-    finally:
-        stop_serve(served)
+    with TwilioFake(FakeConfig(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, numbers=(FROM,))) as fake:
+        settings_sms = sms_settings(server.url, fake.url)
+        router = RasaRouter({"en": RasaClient(served.rasa), "zh": RasaClient(zh_url)})
+        channel = twilio_sms.SmsChannel(settings_sms, store, client, router, EvidenceInbox(client))
+        app.dependency_overrides[twilio_sms.get_channel] = lambda: channel
+        chat = webchat.ChatChannel(router, client, store=store)  # the account's language picks the server
+        app.dependency_overrides[webchat.get_chat] = lambda: chat
+        # noon in Shanghai: inside the cn pack's 08:00-22:00
+        noon = dt.datetime.now(SHANGHAI).replace(hour=12, minute=0, second=0, microsecond=0).timestamp()
+        gate = LiveGate(client, "cn", sink=JsonlAuditSink(tmp / "gate.jsonl"), prefix=f"zh:{time.time_ns()}")
+        sender = SmsSender(settings_sms, gate, store, twilio_client(settings_sms), client, EvidenceInbox(client),
+                           clock=lambda: noon)
+        with server:
+            yield Stack(served, zh_url, server, fake, sender, store)
 
 
 def _today() -> dt.date:
@@ -164,8 +157,8 @@ class ZhChat:
         self.transcript: list[str] = []
 
     def __call__(self, text: str) -> str:
-        reply = httpx.post(self.url, json={"sender": self.sender, "message": text, "metadata": self.metadata},
-                           timeout=30)
+        metadata = {**self.metadata, "account_sig": account_signature(self.sender, self.metadata["account_id"])}
+        reply = httpx.post(self.url, json={"sender": self.sender, "message": text, "metadata": metadata}, timeout=30)
         reply.raise_for_status()
         said = [m["text"] for m in reply.json() if "text" in m]
         self.transcript += [f"subscriber: {text}", *(f"duebot: {s}" for s in said)]
@@ -173,7 +166,7 @@ class ZhChat:
 
 
 def test_nothing_about_the_debt_before_verification_and_two_failures_end_it(stack: Stack) -> None:
-    chat = ZhChat(stack, "Z-3")
+    chat = ZhChat(stack, "Z-1")  # two failures pause Z-1's checks (a Redis count per account): later tests use Z-3
     for text in ("你好", "我欠了多少钱？", "请问你是哪位？", "我现在就交"):
         said = chat(text)
         assert "元" not in said and "欠费" not in said, chat.transcript
@@ -225,8 +218,9 @@ def test_handoff_and_goodbye_in_chinese(stack: Stack) -> None:
     assert "再见" in chat("好的，再见"), chat.transcript  # utter_goodbye, uttered by Rasa itself
 
 
+@pytest.mark.rasa("zh")
 def test_rasa_zh_test_stories_pass(tmp_path: Path) -> None:
-    settings = Settings.from_env()
+    settings = load_settings()
     result = subprocess.run(
         [str(settings.rasa_bin), "test", "core", "--stories",
          str(settings.bot_dir / "tests" / "test_stories_zh.yml"), "--model", str(model_path(settings, "zh")),

@@ -14,13 +14,14 @@ import pytest
 import yaml
 
 from duebot.actions.locale import load_locale
-from duebot.channels.sms_keywords import Keyword, KeywordMatcher
-from duebot.channels.sms_rasa import RasaClient, RasaRouter
-from duebot.channels.sms_segments import segment_info
-from duebot.channels.sms_texts import load_texts, render, text_language
-from duebot.config import PROJECT_ROOT, Settings, conversation_language
+from duebot.channels.rasa_client import RasaClient, RasaRouter
+from duebot.channels.sms.keywords import Keyword, KeywordMatcher
+from duebot.channels.sms.segments import segment_info
+from duebot.channels.sms.texts import campaign_text_kind, load_texts, render, text_language
 from duebot.evidence.three_elements import _AMOUNT, _DEADLINE, _IDENTITY
 from duebot.policies.packs import load_pack
+from duebot.secrets import account_signature_matches
+from duebot.settings import PROJECT_ROOT, conversation_language, load_settings
 
 DOMAIN = yaml.safe_load((PROJECT_ROOT / "bot" / "domain.yml").read_text(encoding="utf-8"))
 _PLACEHOLDER = re.compile(r"{(\w+)}")
@@ -37,14 +38,14 @@ def test_conversation_language(tag: str | None, served: tuple[str, ...], expecte
 
 def test_served_languages_come_from_serve(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DUEBOT_SERVED_LANGUAGES", raising=False)
-    assert Settings.from_env().served_languages == ("en",)
+    assert load_settings().served_languages == ("en",)
     monkeypatch.setenv("DUEBOT_SERVED_LANGUAGES", "en,zh")
     monkeypatch.setenv("DUEBOT_RASA_ZH_PORT", "5999")
-    settings = Settings.from_env()
+    settings = load_settings()
     assert settings.served_languages == ("en", "zh") and settings.rasa_url_for("zh").endswith(":5999")
     monkeypatch.setenv("DUEBOT_SERVED_LANGUAGES", "en,xx")
-    with pytest.raises(ValueError, match="unknown language 'xx'"):
-        Settings.from_env().served_languages  # noqa: B018
+    with pytest.raises(ValueError, match="DUEBOT_SERVED_LANGUAGES: unknown language xx"):
+        load_settings().served_languages  # noqa: B018
 
 
 def test_every_response_has_a_zh_variation_with_the_same_variables_and_payload() -> None:
@@ -120,6 +121,10 @@ def test_the_router_sends_each_conversation_to_its_languages_server() -> None:
         await english_only.ask("sms:Z-1", "你好", "Z-1", "sms", "zh")
 
     asyncio.run(run())
+    # every message that names an account carries the channel's signature for that conversation
+    senders = ["sms:Z-1", "sms:A-1", "sms:Z-1"]
+    assert all(account_signature_matches(sender, meta["account_id"], meta.pop("account_sig"))
+               for sender, (_, meta) in zip(senders, seen, strict=True))
     assert seen == [("zh", {"account_id": "Z-1", "channel": "sms", "language": "zh"}),
                     ("en", {"account_id": "A-1", "channel": "sms"}),  # English metadata as before
                     ("en", {"account_id": "Z-1", "channel": "sms", "language": "en"})]  # told: held in English
@@ -148,7 +153,11 @@ def test_chinese_texts_and_the_cn_packs_opt_out() -> None:
     assert "退订" in render("opt_out", "zh", brand="x") and "TD" in render("help", "zh", brand="x", stop="TD",
                                                                         help_contact="拨打10000")
     for language, texts in load_texts().items():
-        assert set(texts) == {"opt_out", "opt_in", "help", "reminder"}, language
+        assert set(texts) == {"opt_out", "opt_in", "help", "reminder", "credit_repair", "small_repayment"}, language
+        assert all(segment_info(render(kind, language, brand="Acme") + " Reply STOP to opt out.").segments <= 4
+                   for kind in ("credit_repair", "small_repayment"))
+    assert campaign_text_kind("sms_credit_repair") == "credit_repair" and campaign_text_kind("sms_1") == "reminder"
+    assert campaign_text_kind("sms_help") == "reminder"  # keyword answers are never a campaign text
 
 
 def test_the_shell_talks_as_an_account_in_its_language(tmp_path) -> None:
@@ -159,7 +168,7 @@ def test_the_shell_talks_as_an_account_in_its_language(tmp_path) -> None:
 
     from duebot.accounts.importer import import_csv
     from duebot.accounts.store import AccountStore
-    from tests.conftest import free_port
+    from duebot.processes import free_port
 
     report = import_csv(PROJECT_ROOT / "tests" / "fixtures" / "accounts_zh.csv",
                         AccountStore(f"sqlite:///{tmp_path / 'duebot.sqlite3'}"))

@@ -39,7 +39,7 @@ def install_vosk_cmd(
 @app.command()
 def sip() -> None:
     """Register with DUEBOT_SIP_SERVER and answer calls with the voice pipeline until SIGTERM/Ctrl-C."""
-    from duebot.channels.sip import SipAgent, SipConfig
+    from duebot.channels.sip.channel import SipAgent, SipConfig
     from duebot.voice.runtime import VoiceRuntime
 
     async def main() -> None:
@@ -47,7 +47,7 @@ def sip() -> None:
         stopping = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stopping.set)
-        agent = SipAgent(SipConfig.from_env(), VoiceRuntime.from_env(), loop)
+        agent = SipAgent(SipConfig.from_settings(), VoiceRuntime.from_env(), loop)
         await asyncio.to_thread(agent.start)
         typer.echo(f"sip agent registered as {agent.config.username}@{agent.config.server}:{agent.config.port}")
         await stopping.wait()

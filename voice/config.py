@@ -1,7 +1,7 @@
 """Which speech models a voice process loads for a conversation language, checked before anything loads.
 
 English has packaged defaults (Whisper tiny.en, Piper en_US-joe-medium). No registry ships a Chinese Vosk
-model or Chinese Piper voice, so Mandarin calls need both configured (README, "Chinese voice models"):
+model or Chinese Piper voice, so Mandarin calls need both configured (docs/voice.md, "Chinese voice models"):
 DUEBOT_VOSK_MODEL_ZH (an unpacked Vosk model directory, e.g. vosk-model-small-cn-0.22) and DUEBOT_PIPER_VOICE_ZH
 (a Piper .onnx with its .onnx.json, e.g. zh_CN-huayan-medium). A missing directory, a model at a sample rate
 telephone audio cannot use, or a model or voice of another language is refused with a message naming the
@@ -11,17 +11,15 @@ variable, the path and what to do.
 from __future__ import annotations
 
 import json
-import os
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from duebot.config import LANGUAGES, language_of_tag
+from duebot.settings import LANGUAGES, VoiceSettings, language_of_tag, load_settings
 
 TELEPHONE_RATE = 8000
 VOSK_RATES = (8000, 16000)  # Kaldi models for speech are trained at one of these; telephone audio is upsampled
-DOCS = "see the README, section 'Chinese voice models'"
+DOCS = "see docs/voice.md, section 'Chinese voice models'"
 # What a Vosk model's README or folder name says about its language (Vosk models carry no language field).
 _VOSK_LANGUAGE_HINTS = {
     "zh": re.compile(r"chinese|mandarin|(^|[-_ ])(cn|zh)([-_ .]|$)", re.I),
@@ -46,19 +44,14 @@ class VoiceModels:
     piper_rate: int | None = None
 
 
-def _env_names(language: str) -> tuple[str, str, str]:
-    suffix = "" if language == "en" else f"_{language.upper()}"
-    return f"DUEBOT_VOSK_MODEL{suffix}", f"DUEBOT_WHISPER_MODEL{suffix}", f"DUEBOT_PIPER_VOICE{suffix}"
-
-
-def voice_models(language: str | None = None, env: Mapping[str, str] | None = None) -> VoiceModels:
-    """The checked models for `language` (default DUEBOT_VOICE_LANGUAGE, else en)."""
-    env = os.environ if env is None else env
-    language = language or env.get("DUEBOT_VOICE_LANGUAGE") or "en"
+def voice_models(language: str | None = None, voice: VoiceSettings | None = None) -> VoiceModels:
+    """The checked models for `language` (default DUEBOT_VOICE_LANGUAGE, else en), from the settings tree."""
+    voice = voice or load_settings().voice
+    language = language or voice.language
     if language not in LANGUAGES:
-        raise VoiceConfigError(f"DUEBOT_VOICE_LANGUAGE={language!r}: expected one of {', '.join(LANGUAGES)}")
-    vosk_var, whisper_var, piper_var = _env_names(language)
-    vosk, whisper, piper = env.get(vosk_var) or None, env.get(whisper_var) or None, env.get(piper_var) or None
+        raise VoiceConfigError(f"voice language {language!r}: expected one of {', '.join(LANGUAGES)}")
+    named = voice.model_variables(language)
+    (vosk_var, vosk), (whisper_var, whisper), (piper_var, piper) = named["vosk"], named["whisper"], named["piper"]
     if language != "en":
         # Whisper tiny.en and the packaged Piper voice are English: nothing to fall back to.
         if vosk is None:

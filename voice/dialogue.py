@@ -9,14 +9,10 @@ message right before it (Rasa's REST channel splits a response with text + custo
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Protocol
 
-import httpx
-
+from duebot.channels.rasa_client import RasaClient
 from duebot.voice.events import BotReply
-
-log = logging.getLogger(__name__)
 
 
 class Dialogue(Protocol):
@@ -45,27 +41,14 @@ def parse_rest_messages(messages: list[dict[str, Any]]) -> list[BotReply]:
 
 
 class RasaRestDialogue:
-    """Rasa's REST channel: POST {"sender", "message", "metadata"} → [{"text"|"custom"|...}]."""
+    """Rasa's REST channel for calls, through the one Rasa client (channels/rasa_client.py) and its retry policy."""
 
-    def __init__(self, url: str, timeout: float = 10.0, client: httpx.AsyncClient | None = None) -> None:
-        self.url = url.rstrip("/")
-        if not self.url.endswith("/webhooks/rest/webhook"):
-            self.url += "/webhooks/rest/webhook"
-        # Rasa (Sanic) closes idle connections after 5 s, about a call's gap between turns: reusing one that old
-        # races the server's close. Pooled connections are dropped well before that.
-        self._client = client or httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(keepalive_expiry=2.0))
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        self._rasa = RasaClient(url, timeout=timeout)
+        self.url = self._rasa.url
 
     async def respond(self, sender: str, text: str, metadata: dict[str, Any]) -> list[BotReply]:
-        body = {"sender": sender, "message": text, "metadata": metadata}
-        try:
-            response = await self._client.post(self.url, json=body)
-        except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
-            # Nothing reached Rasa (no connection, or the server closed it before answering): one retry on a new
-            # connection is safe and spares the caller a "technical trouble" goodbye.
-            log.warning("Rasa request failed before an answer (%s); retrying once", exc)
-            response = await self._client.post(self.url, json=body)
-        response.raise_for_status()
-        return parse_rest_messages(response.json())
+        return parse_rest_messages(await self._rasa.messages(sender, text, metadata))
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._rasa.aclose()

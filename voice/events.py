@@ -1,13 +1,16 @@
 """Typed events that flow between the stages of a call (carrier-independent).
 
-inbound audio → Endpointer (SpeechStarted / SpeechPaused / SpeechEnded) → Recognizer (Transcript) → Dialogue (BotReply)
-→ normaliser → TTS (BotAudio) → Player (FirstAudioOut, PlaybackDone, Interrupted) → carrier.
+inbound audio → Endpointer (SpeechStarted / SpeechPaused / SpeechEnded) → Listener (Transcript) → read-back →
+Dialogue (BotReply) → Speaker (normaliser, TTS, Player; Interrupted on barge-in) → carrier.
+Keys: DtmfDigit → DtmfCollector → DtmfEntry. `CallEvent` is what the session's queue carries (voice/event_queue.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
+
+from duebot.voice.errors import StageError
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,14 @@ class DtmfDigit:
 
 
 @dataclass(frozen=True, slots=True)
+class DtmfEntry:
+    """Keyed digits that go to the dialogue as one message (ended by '#' or a pause, voice/dtmf.py)."""
+
+    digits: str
+    t: float  # when the entry was complete: the caller's "end of input"
+
+
+@dataclass(frozen=True, slots=True)
 class BotReply:
     """One message from the dialogue manager; `uninterruptible` marks legally required text."""
 
@@ -67,3 +78,17 @@ class Interrupted:
 class CallEnded:
     t: float
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class StageFailed:
+    """A stage running outside the session's loop (the Speaker's TTS) failed: the call is to end."""
+
+    t: float
+    error: StageError
+
+
+# System events are taken off the queue before caller input already waiting there (Pipecat's SystemFrame):
+# once a stage failed, answering what the caller said before would only fail again.
+SystemEvent: TypeAlias = StageFailed
+CallEvent: TypeAlias = SpeechStarted | SpeechEnded | DtmfDigit | DtmfEntry | CallEnded | StageFailed

@@ -30,15 +30,13 @@ def sha256(data: bytes) -> str:
 
 
 class InboxEvidenceSink:
-    """Voice records into the evidence log through its Redis inbox (duebot/evidence/inbox.py).
-
-    The pipeline's kinds ("voice.turn") become record kinds ("voice_turn"); the Rasa sender id of the call is
-    the conversation id, so QA sees the audio next to the transcript turns Rasa's event broker records."""
+    """Voice records into the evidence log through its Redis inbox (duebot/evidence/inbox.py), kinds and payload
+    names as the pipeline spells them (voice/recorder.py: the log's own). The Rasa sender id of the call is the
+    conversation id, so QA sees the audio next to the transcript turns Rasa's event broker records."""
 
     def __init__(self, inbox: Any) -> None:
         self.inbox = inbox
 
     def append(self, kind: str, body: dict[str, Any], payloads: dict[str, bytes] | None = None) -> Any:
         conversation_id = body.get("sender") or body.get("call_id")
-        return self.inbox.submit(kind.replace(".", "_"), body, conversation_id=conversation_id,
-                                 payloads={name.replace(".", "_"): data for name, data in (payloads or {}).items()})
+        return self.inbox.submit(kind, body, conversation_id=conversation_id, payloads=payloads)

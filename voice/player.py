@@ -11,6 +11,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from duebot.voice.audio import FRAME_BYTES_PCM, FRAME_S, pcm_to_ulaw, split_frames
 
@@ -33,11 +34,17 @@ class Utterance:
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+class QueuedFrame(NamedTuple):
+    pcm: bytes  # 20 ms, kept for the turn's recording
+    ulaw: bytes  # the same frame as it goes on the wire
+    utterance: Utterance
+
+
 class Player:
     def __init__(self, send: SendFrame, lead: float = 0.06) -> None:
         self._send = send
         self.lead = lead
-        self._queue: deque[tuple[bytes, bytes, Utterance]] = deque()
+        self._queue: deque[QueuedFrame] = deque()
         self._wakeup = asyncio.Event()
         self.current: Utterance | None = None
         self.late_frames = 0  # frames sent more than one frame period late: an audible underrun
@@ -48,7 +55,7 @@ class Player:
         if utterance.interrupted:
             return
         for frame in split_frames(pcm, FRAME_BYTES_PCM):
-            self._queue.append((frame, pcm_to_ulaw(frame), utterance))
+            self._queue.append(QueuedFrame(frame, pcm_to_ulaw(frame), utterance))
             utterance.queued_frames += 1
         self._wakeup.set()
 
@@ -73,12 +80,12 @@ class Player:
     def flush(self) -> list[Utterance]:
         """Drop queued audio of interruptible messages; return the messages that were cut off."""
         cut: list[Utterance] = []
-        kept: deque[tuple[bytes, bytes, Utterance]] = deque()
+        kept: deque[QueuedFrame] = deque()
         for item in self._queue:
-            if item[2].uninterruptible:
+            if item.utterance.uninterruptible:
                 kept.append(item)
-            elif item[2] not in cut and not item[2].interrupted:
-                cut.append(item[2])
+            elif item.utterance not in cut and not item.utterance.interrupted:
+                cut.append(item.utterance)
         self._queue = kept
         if self.current is not None and not self.current.uninterruptible and self.current not in cut \
                 and not self.current.done.is_set():

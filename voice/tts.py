@@ -1,4 +1,5 @@
-"""Piper TTS with the packaged en_US-joe-medium voice: sentence by sentence, resampled to 8 kHz.
+"""Speech synthesis behind one interface (`TtsEngine`, beside voice/asr.py's `AsrEngine`); Piper implements it
+with the packaged en_US-joe-medium voice: sentence by sentence, resampled to 8 kHz.
 
 Fixed prompts (greetings, the disclosure, the voicemail message) are cached as finished 8 kHz PCM.
 """
@@ -9,6 +10,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -16,7 +18,18 @@ from duebot.voice.audio import SAMPLE_RATE, float_to_pcm, resample
 from duebot.voice.normalize import normalize_for_speech, split_sentences
 
 
+class TtsEngine(Protocol):
+    """A voice, loaded once per process and shared by all calls. Blocking: the session runs it in worker threads."""
+
+    name: str
+
+    def sentence(self, sentence: str) -> bytes:
+        """8 kHz 16-bit mono PCM for one already-normalised sentence (voice/normalize.py)."""
+
+
 class PiperTts:
+    name = "piper"
+
     def __init__(self, model: str | Path | None = None, config: str | Path | None = None,
                  cache_size: int = 256, length_scale: float | None = None) -> None:
         from piper import PiperVoice, SynthesisConfig

@@ -13,16 +13,20 @@ from typing import Any
 
 from rasa_sdk.events import ActionExecuted, SessionStarted
 
-from duebot.actions import deescalation
+from duebot.actions import deescalation, verification
 from duebot.actions.parsing import ParsedDate
 from duebot.actions.registry import action
 from duebot.actions.strategy import segment_rules
-from duebot.actions.turn import Turn, evidence, store
-from duebot.payments import make_link
+from duebot.actions.turn import Turn, evidence, signed_account, store
+from duebot.payments.links import make_link
+from duebot.settings import load_settings
 
 # Requests honoured whatever the bot is waiting for.
 ALWAYS = {"opt_out", "request_human", "bot_challenge", "help", "goodbye", "ask_who_is_calling", "complain",
           "wrong_number", "third_party", "callback_later"}
+# What a new session starts without: a question the last one left open, and whatever only holds for the session
+# (the verified identity, a closed conversation). Failed identity checks are not in the conversation at all.
+SESSION_ONLY = ("awaiting", "pending", "session_started_metadata", "verified", "ended")
 
 
 # --- session ---------------------------------------------------------------------------------------------
@@ -31,11 +35,11 @@ def _session_start(turn: Turn) -> None:
     metadata = turn.tracker.get_slot("session_started_metadata") or {}
     turn.events.insert(0, SessionStarted())
     for name, value in turn.tracker.slots.items():
-        # carry over what the previous session knew, but not a question it left open
-        if value is not None and name not in ("awaiting", "pending", "session_started_metadata"):
+        # carry over what the previous session knew, but not what only held for it
+        if value is not None and name not in SESSION_ONLY:
             turn.set(name, value)
-    if metadata.get("account_id"):
-        turn.set("account_id", str(metadata["account_id"]))
+    if account_id := signed_account(turn.tracker.sender_id, metadata):
+        turn.set("account_id", account_id)
     if metadata.get("channel"):
         turn.set("channel", str(metadata["channel"]))
     turn.set("language", turn.language)  # after the carry-over: this session's channel or account decides
@@ -73,9 +77,29 @@ def _begin_verification(turn: Turn) -> None:
 
 
 def _ask_factor(turn: Turn) -> None:
+    assert turn.account is not None
+    if closed_for := _attempts(turn).closed_for(turn.account.id):
+        _check_closed(turn, closed_for)
+        return
     factor = turn.strategy["verification"]["factor"]
     turn.say("utter_ask_birth_date" if factor == "birth_date" else "utter_ask_id_last4")
     turn.expect("verification")
+
+
+def _attempts(turn: Turn) -> verification.Attempts:
+    return verification.attempts(int(turn.strategy["verification"]["max_attempts"]),
+                                 load_settings().verification.cooldown)
+
+
+def _wait(turn: Turn, seconds: int) -> str:
+    return verification.wait_text(turn.locale.data["minutes"], seconds)
+
+
+def _check_closed(turn: Turn, seconds: int) -> None:
+    """Too many failed checks on this account, from any conversation: nothing is compared until the cool-down
+    ends; a person is offered meanwhile."""
+    turn.say("utter_verification_closed", wait=_wait(turn, seconds))
+    turn.expect("offer_human", {})
 
 
 def _require_verified(turn: Turn) -> bool:
@@ -155,26 +179,33 @@ def _offer_options(turn: Turn) -> None:
 
 # --- verification and disclosure -------------------------------------------------------------------------
 def _verify(turn: Turn) -> None:
+    """Compare the subscriber's answer, once the account's counter (Redis, bot/actions/verification.py) has
+    admitted the attempt: the count survives anything that resets the conversation."""
     assert turn.account is not None
+    counter = _attempts(turn)
+    attempt = counter.take(turn.account.id)
+    if not attempt.admitted:
+        _record(turn, "verification_failed", reason="check_closed", retry_after=attempt.retry_after)
+        _check_closed(turn, attempt.retry_after)
+        return
     factor = turn.strategy["verification"]["factor"]
     if factor == "birth_date":
         given = turn.parse_date(future=False).date
         ok = given is not None and given == turn.account.birth_date
     else:
-        ok = turn.parse_digits()[-4:] == (turn.account.id_last4 or "") and turn.account.id_last4 is not None
+        expected = (turn.account.id_last4 or "").upper()
+        ok = bool(expected) and turn.parse_id_characters()[-4:] == expected
     if ok:
+        counter.succeeded(turn.account.id)
         turn.set("verified", True)
         _record(turn, "identity_verified", factor=factor)
         _disclose(turn)
         return
-    attempts = int(turn.slot("verification_attempts") or 0) + 1
-    turn.set("verification_attempts", attempts)
-    if attempts >= int(turn.strategy["verification"]["max_attempts"]):
-        _record(turn, "verification_failed", attempts=attempts)
-        _record(turn, "handoff", reason="verification_failed")
-        turn.say("utter_verification_failed")
-        turn.set("handoff_requested", True)
-        _end(turn)
+    if attempt.failures >= counter.limit:
+        _record(turn, "verification_failed", reason="attempts", attempts=attempt.failures,
+                retry_after=attempt.retry_after)
+        turn.say("utter_verification_failed", wait=_wait(turn, attempt.retry_after))
+        turn.expect("offer_human", {})
     else:
         turn.say("utter_verification_retry")
         turn.expect("verification")

@@ -9,7 +9,6 @@ what the bot does.
 from __future__ import annotations
 
 import enum
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -20,7 +19,7 @@ import yaml
 from rasa_sdk import Tracker
 
 from duebot.actions.turn import Turn, store
-from duebot.config import PROJECT_ROOT
+from duebot.settings import PROJECT_ROOT, load_settings
 
 DEFAULT_POLICY = PROJECT_ROOT / "policies" / "emotion.yml"
 HELD_AMOUNT = "utter_deescalate_amount_held"
@@ -62,7 +61,7 @@ class Policy:
 
 @lru_cache(maxsize=4)
 def load_policy(path: str | None = None) -> Policy:
-    source = Path(path or os.environ.get("DUEBOT_EMOTION_POLICY") or DEFAULT_POLICY)
+    source = Path(path or load_settings().emotion.policy or DEFAULT_POLICY)
     return Policy.from_dict(yaml.safe_load(source.read_text()))
 
 

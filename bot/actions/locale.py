@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from duebot.config import LANGUAGES, PROJECT_ROOT
+from duebot.settings import LANGUAGES, PROJECT_ROOT
 
 LOCALES = PROJECT_ROOT / "bot" / "locales"
 REQUIRED = ("weekdays", "months", "day", "money", "schedule_item", "schedule_separator", "plan_option",

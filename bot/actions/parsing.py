@@ -10,6 +10,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
+import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -105,3 +106,11 @@ def parse_amount(text: str) -> Decimal | None:
 def parse_digits(text: str) -> str:
     """All digits spoken or typed ("four four seven two", "44 72") as one string."""
     return "".join(re.findall(r"\d", words_to_digits(text)))
+
+
+ID_CHARACTER = re.compile(r"\d|(?<![^\W\d_])[xX](?![^\W\d_])")  # a digit, or an x not inside a word
+
+
+def parse_id_characters(text: str) -> str:
+    """Digits and a standalone X, upper-cased: the characters of an ID number as said or typed."""
+    return "".join(ID_CHARACTER.findall(words_to_digits(unicodedata.normalize("NFKC", text)))).upper()

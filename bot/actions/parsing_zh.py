@@ -190,3 +190,9 @@ def parse_amount(text: str, balance: Decimal | None = None) -> Decimal | None:
 def parse_digits(text: str) -> str:
     """All digits spoken or typed (四四七二, 4472, 四千四百七十二, ４４７２) as one string."""
     return "".join(re.findall(r"\d", normalise(_ID_WORDS.sub(" ", unicodedata.normalize("NFKC", text)))))
+
+
+def parse_id_characters(text: str) -> str:
+    """Digits and a standalone X (a Chinese ID's check character: 447X, ４４７Ｘ), upper-cased."""
+    said = normalise(_ID_WORDS.sub(" ", unicodedata.normalize("NFKC", text)))
+    return "".join(re.findall(r"\d|(?<![A-Za-z])[xX](?![A-Za-z])", said)).upper()

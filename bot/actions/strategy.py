@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from duebot.config import PROJECT_ROOT
+from duebot.settings import PROJECT_ROOT, load_settings
 
 DEFAULT = PROJECT_ROOT / "policies" / "strategies" / "default.yml"
 
 
 @lru_cache(maxsize=4)
 def load_strategy(path: str | None = None) -> dict[str, Any]:
-    source = Path(path or os.environ.get("DUEBOT_STRATEGY") or DEFAULT)
+    source = Path(path or load_settings().campaigns.strategy or DEFAULT)
     data = yaml.safe_load(source.read_text())
     for key in ("verification", "segments", "installments", "payment_link", "promise_horizon_days"):
         if key not in data:

@@ -4,43 +4,39 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import redis
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from duebot import clients
 from duebot.accounts.models import Account
 from duebot.accounts.store import AccountStore
-from duebot.actions import parsing, parsing_zh
+from duebot.actions import parsing, parsing_zh, verification
 from duebot.actions.locale import Locale, load_locale
 from duebot.actions.parsing import ParsedDate
 from duebot.actions.strategy import load_strategy
-from duebot.config import LANGUAGES, conversation_language
 from duebot.evidence.inbox import EvidenceInbox
+from duebot.secrets import account_signature_matches
+from duebot.settings import LANGUAGES, conversation_language, load_settings
 
 logger = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1)
 def store() -> AccountStore:
-    return AccountStore()
+    return clients.account_store()
 
 
 @lru_cache(maxsize=1)
-def evidence() -> EvidenceInbox | None:
-    """Outcomes go to the evidence log through Redis (`duebot serve` sets REDIS_URL for the action server)."""
-    url = os.environ.get("REDIS_URL")
-    if not url:
-        logger.warning("REDIS_URL is not set: conversation outcomes are kept in the account store only")
-        return None
-    return EvidenceInbox(redis.Redis.from_url(url))
+def evidence() -> EvidenceInbox:
+    """Outcomes go to the evidence log through Redis (`duebot serve` gives the action server its REDIS_URL)."""
+    return clients.evidence_inbox()
 
 
 def _metadata(tracker: Tracker) -> list[dict[str, Any]]:
@@ -57,13 +53,24 @@ def language_from(tracker: Tracker, account: Account | None) -> str:
     return conversation_language(account.language if account else None)
 
 
+def signed_account(sender: str, metadata: object) -> str | None:
+    """The account a duebot channel named in `metadata`, when it signed it for this conversation; anyone who
+    reaches Rasa's REST webhook can write `account_id` into metadata, only a channel holds the key to sign it."""
+    if not isinstance(metadata, dict) or not metadata.get("account_id"):
+        return None
+    account_id = str(metadata["account_id"])
+    if account_signature_matches(sender, account_id, str(metadata.get("account_sig") or "")):
+        return account_id
+    logger.warning("conversation %s: an account id without a valid channel signature was ignored", sender)
+    return None
+
+
 def account_id_from(tracker: Tracker) -> str | None:
     if account_id := tracker.get_slot("account_id"):
         return account_id
-    for metadata in (tracker.latest_message.get("metadata") or {}, tracker.get_slot("session_started_metadata")
-                     or {}):
-        if isinstance(metadata, dict) and metadata.get("account_id"):
-            return str(metadata["account_id"])
+    for metadata in (tracker.latest_message.get("metadata"), tracker.get_slot("session_started_metadata")):
+        if account_id := signed_account(tracker.sender_id, metadata):
+            return account_id
     return None
 
 
@@ -88,6 +95,11 @@ class Turn:
             # Responses pick their variation from this slot. Rasa renders an action's responses before the
             # action's own events apply, so action_session_start sets it before the first answer.
             turn.set("language", language)
+        if tracker.get_slot("verified") and verification.lapsed(tracker.events, load_settings().verification.idle):
+            # the subscriber came back after the idle time: whoever writes now must verify again, and no question
+            # asked of the verified subscriber (a proposal to confirm) is still open
+            turn.set("verified", False)
+            turn.expect(None)
         return turn
 
     @property
@@ -143,6 +155,11 @@ class Turn:
 
     def parse_digits(self) -> str:
         return (parsing_zh if self.language == "zh" else parsing).parse_digits(self.text)
+
+    def parse_id_characters(self) -> str:
+        """The digits said or typed, with an X that stands on its own where it is written (a Chinese ID's check
+        character: 447X, "4 4 7 x"); an x inside a word ("next", "six") is not one."""
+        return (parsing_zh if self.language == "zh" else parsing).parse_id_characters(self.text)
 
     # --- account facts, as the bot says them ------------------------------------------------------------
     @property

@@ -18,7 +18,7 @@ import redis
 from duebot.accounts.store import AccountStore
 from duebot.campaigns.contactors import SimulatedContactor
 from duebot.campaigns.service import Campaigns
-from duebot.config import RedisAddress
+from duebot.settings import RedisAddress
 
 SEGMENTS = ("forgot", "cash_flow", "dispute", "malicious", "legacy", "new_business")
 FAST = """

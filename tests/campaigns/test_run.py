@@ -7,12 +7,15 @@ import random
 import signal
 import time
 
+import pytest
 from fastapi.testclient import TestClient
 
 from duebot.accounts.models import Attempt
 from duebot.campaigns import http
 from duebot.campaigns.control import Control
 from duebot.campaigns.report import write_report
+from duebot.console.tokens import ApiTokens
+from duebot.console.users import Users
 from duebot.web import create_app
 from tests.campaigns.conftest import ledger, wait_for, write_accounts
 
@@ -48,6 +51,7 @@ def test_launch_over_simulated_subscribers_completes_with_a_report(campaigns, wo
         assert os.path.getsize(report["files"][key]) > 10_000
 
 
+@pytest.mark.slow  # 25 s of kills in real time
 def test_sigkill_of_workers_never_duplicates_or_loses_a_contact(campaigns, workers, tmp_path, fast_strategy):
     """300 accounts x 3 steps, 3 workers, one SIGKILLed every 0.2-0.6 s and replaced: each step of each account is
     contacted exactly once (the simulated provider's ledger counts every dial)."""
@@ -114,13 +118,17 @@ def test_pacing_token_bucket_is_global(redis_client):
     assert control.acquire_slot("b", 1, 5)
 
 
-def test_http_api_runs_the_same_operations(campaigns, workers, tmp_path, fast_strategy):
+def test_http_api_runs_the_same_operations(campaigns, workers, tmp_path, fast_strategy, monkeypatch):
+    # issue 18: the API takes a token of a role that may do each operation, and strategies by registered name
+    monkeypatch.setenv("DUEBOT_STRATEGIES", f"fast={fast_strategy()}")
+    Users(campaigns.store).add("manon", "campaign_manager", "manager-pass-123")
+    token = ApiTokens(campaigns.store).create("manon").token
     http.set_campaigns(campaigns)
-    client = TestClient(create_app())
+    client = TestClient(create_app(), headers={"Authorization": f"Bearer {token}"})
     csv_path = write_accounts(tmp_path / "h.csv", 30)
     with csv_path.open("rb") as handle:
         r = client.post("/campaigns/import", files={"file": ("h.csv", handle, "text/csv")},
-                        params={"strategy": fast_strategy()})
+                        params={"strategy": "fast"})
     assert r.status_code == 200, r.text
     cid = r.json()["campaign_id"]
     assert r.json()["imported"] == 30

@@ -1,5 +1,6 @@
 """Campaign SMS steps through the real Twilio client (the `twilio_sms` contactor) against the local Twilio fake:
-worker processes on a real Redis text every account exactly once, with the pack's opt-out notice and no debt."""
+worker processes on a real Redis text every account exactly once, with the pack's opt-out notice in the text's
+language and no debt."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import redis
 
 from duebot.accounts.store import AccountStore
 from duebot.campaigns.contactors import ContactJob, build
-from duebot.channels.sms_contactor import MARKER, STARTED, TwilioSmsContactor
-from duebot.channels.twilio_fake import FakeConfig, TwilioFake
+from duebot.channels.sms.contactor import MARKER, STARTED, TwilioSmsContactor
+from duebot.demo.twilio_fake import FakeConfig, TwilioFake
 from duebot.policies.reserve import LiveGate
 from tests.campaigns.conftest import wait_for, write_accounts
 
@@ -53,7 +54,8 @@ def test_a_launch_texts_each_account_once_through_twilio(campaigns, workers, tmp
     assert len(per_number) == n and set(per_number.values()) == {1}  # each account texted exactly once
     for m in messages:
         assert m["from"] == FROM and m["body"].startswith("Acme Telecom: a reminder about your account")
-        assert m["body"].endswith("回复TD退订")  # the cn pack's opt-out notice
+        # the cn pack's opt-out notice in the text's language: English readers are told to reply STOP
+        assert m["body"].endswith("Reply STOP to opt out.") and "回复TD退订" not in m["body"]
         assert ".50" not in m["body"] and "¥" not in m["body"] and "owe" not in m["body"]  # no debt in a text
     step = campaigns.status(cid)["steps"][0]
     assert step["completed"] == n, step
@@ -103,12 +105,12 @@ def test_the_contactor_never_texts_a_key_twice_and_reports_refusals(campaigns, t
 
 
 def test_serve_reads_the_contactors_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from duebot.config import Settings
+    from duebot.settings import load_settings
 
     monkeypatch.delenv("DUEBOT_CAMPAIGN_CONTACTORS", raising=False)
-    assert Settings.from_env().campaign_contactors == ()
+    assert load_settings().campaigns.contactors == ()
     monkeypatch.setenv("DUEBOT_CAMPAIGN_CONTACTORS", " sms=twilio_sms, voice=simulated ")
-    assert Settings.from_env().campaign_contactors == ("sms=twilio_sms", "voice=simulated")
+    assert load_settings().campaigns.contactors == ("sms=twilio_sms", "voice=simulated")
     monkeypatch.setenv("DUEBOT_CAMPAIGN_CONTACTORS", "fax=twilio_sms")
     with pytest.raises(ValueError, match="CHANNEL=NAME"):
-        _ = Settings.from_env().campaign_contactors
+        _ = load_settings().campaigns.contactors

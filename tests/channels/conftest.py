@@ -14,9 +14,9 @@ from fastapi import FastAPI
 
 from duebot.accounts.importer import import_csv
 from duebot.accounts.store import AccountStore
-from duebot.channels.sms_config import SmsSettings
-from duebot.channels.twilio_fake import FakeConfig, TwilioFake
-from tests.conftest import free_port
+from duebot.channels.sms.config import SmsSettings
+from duebot.demo.twilio_fake import FakeConfig, TwilioFake
+from duebot.processes import free_port
 from tests.served import ACCOUNTS_CSV
 
 AUTH_TOKEN = "test-auth-token-" + "x" * 16

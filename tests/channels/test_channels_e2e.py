@@ -15,18 +15,18 @@ import pytest
 import redis
 
 from duebot.accounts.store import AccountStore
-from duebot.channels import twilio_sms, webchat
-from duebot.channels.sms_rasa import RasaClient
-from duebot.channels.sms_sender import SmsSender, twilio_client
-from duebot.channels.twilio_fake import FakeConfig, TwilioFake
+from duebot.channels.chat import webchat
+from duebot.channels.rasa_client import RasaClient
+from duebot.channels.sms import webhook as twilio_sms
+from duebot.channels.sms.sender import SmsSender, twilio_client
+from duebot.demo.twilio_fake import FakeConfig, TwilioFake
 from duebot.evidence.inbox import EvidenceInbox
 from duebot.policies.audit import JsonlAuditSink
 from duebot.policies.reserve import LiveGate
 from duebot.web import create_app
 from tests.channels.conftest import ACCOUNT_SID, AUTH_TOKEN, FROM, ServerThread, sms_settings
-from tests.served import Served, import_fixture_accounts, start_serve, stop_serve, wait_for_evidence
+from tests.served import Served, served_fixture, wait_for_evidence
 
-pytestmark = pytest.mark.rasa
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -38,10 +38,12 @@ class Stack:
         self.served, self.server, self.fake, self.sender, self.store = served, server, fake, sender, store
 
 
+served = served_fixture()
+
+
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, redis_address) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, redis_address, served: Served) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("channels-e2e")
-    served = start_serve(tmp, {"REDIS_URL": redis_address.url}, prepare=import_fixture_accounts)
     client = redis.Redis(host=redis_address.host, port=redis_address.port)
     store = AccountStore(f"sqlite:///{served.data_dir / 'duebot.sqlite3'}")  # the action server's store
     app = create_app()
@@ -58,11 +60,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_address) -> Iterator[S
         gate = LiveGate(client, "us", sink=JsonlAuditSink(tmp / "gate.jsonl"), prefix=f"e2e:{time.time_ns()}")
         sender = SmsSender(settings, gate, store, twilio_client(settings), client, EvidenceInbox(client),
                            clock=lambda: noon)
-        try:
-            with server:
-                yield Stack(served, server, fake, sender, store)
-        finally:
-            stop_serve(served)
+        with server:
+            yield Stack(served, server, fake, sender, store)
 
 
 def _friday(zone: str) -> dt.date:
@@ -102,6 +101,7 @@ def test_sms_from_reminder_to_promise_to_pay(stack: Stack) -> None:
     assert {r.body["channel"] for r in records if r.kind == "turn" and r.body["speaker"] == "debtor"} == {"sms"}
 
 
+@pytest.mark.browser
 def test_web_chat_in_headless_chromium(stack: Stack, tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 

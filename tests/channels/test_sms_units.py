@@ -9,11 +9,11 @@ from decimal import Decimal
 
 import pytest
 
-from duebot.channels.sms_keywords import Keyword, KeywordMatcher
-from duebot.channels.sms_segments import segment_info
-from duebot.channels.sms_signature import check, sign
-from duebot.channels.webchat import InvalidToken, make_token, verify_token
-from duebot.payments import PaymentLink
+from duebot.channels.chat.webchat import InvalidToken, make_token, verify_token
+from duebot.channels.sms.keywords import Keyword, KeywordMatcher
+from duebot.channels.sms.segments import segment_info
+from duebot.channels.twilio_signature import check, sign
+from duebot.payments.links import PaymentLink
 from duebot.policies.packs import load_pack
 from tests.channels.conftest import AUTH_TOKEN, SHARED_KEY, sms_settings
 

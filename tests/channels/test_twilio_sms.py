@@ -17,16 +17,16 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
 from duebot.accounts.store import AccountStore
-from duebot.channels import twilio_sms
-from duebot.channels.sms_rasa import RasaClient
-from duebot.channels.sms_sender import RebasedHttpClient, SmsSender, twilio_client
-from duebot.channels.twilio_fake import FakeConfig, TwilioFake
+from duebot.channels.rasa_client import RasaClient
+from duebot.channels.sms import webhook as twilio_sms
+from duebot.channels.sms.sender import RebasedHttpClient, SmsSender, twilio_client
+from duebot.demo.twilio_fake import FakeConfig, TwilioFake
 from duebot.evidence.inbox import STREAM, EvidenceInbox
 from duebot.policies.audit import JsonlAuditSink
 from duebot.policies.reserve import LiveGate
+from duebot.processes import free_port
 from duebot.web import create_app
 from tests.channels.conftest import ACCOUNT_SID, AUTH_TOKEN, FROM, SHARED_KEY, ServerThread, sms_settings
-from tests.conftest import free_port
 
 JANE, WANG = "+14155550101", "+8613910998888"
 
@@ -240,7 +240,7 @@ def test_the_fake_runs_as_a_process(tmp_path: Path) -> None:
     import time
 
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "duebot.channels.twilio_fake", "--port", str(port),
+    process = subprocess.Popen([sys.executable, "-m", "duebot.demo.twilio_fake", "--port", str(port),
                                 "--auth-token", AUTH_TOKEN, "--account-sid", ACCOUNT_SID],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from duebot.channels import webchat
+from duebot.channels.chat import webchat
 from duebot.web import create_app
 
 

@@ -24,11 +24,11 @@ import pytest
 import redis
 
 from duebot.accounts.store import AccountStore
-from duebot.config import RedisAddress
 from duebot.console.context import Console, set_console
 from duebot.console.users import Users
 from duebot.evidence.inbox import EvidenceInbox, EvidenceWriter
 from duebot.evidence.log import EvidenceLog
+from duebot.settings import RedisAddress
 from tests.campaigns.conftest import midday_zone
 from tests.channels.conftest import ServerThread
 

@@ -17,6 +17,8 @@ from duebot.evidence.bundle import verify_bundle
 from duebot.evidence.log import EvidenceLog
 from tests.console.conftest import PEOPLE, Browser, Stack, wait_until
 
+pytestmark = pytest.mark.browser
+
 SHOTS = Path(os.environ.get("DUEBOT_SCREENSHOTS", "")) if os.environ.get("DUEBOT_SCREENSHOTS") else None
 
 
@@ -137,7 +139,7 @@ def test_campaign_manager(stack: Stack, open_browser, tmp_path: Path) -> None:  
     # KPI report with its three plots
     m.go(f"/console/campaigns/{stack.campaign_id}/report")
     assert "accounts" in m.page.inner_text("[data-testid=kpis]")
-    m.page.wait_for_function("[...document.images].length === 3 && [...document.images].every(i => i.complete "
+    m.page.wait_for_function("() => [...document.images].length === 3 && [...document.images].every(i => i.complete "
                              "&& i.naturalWidth > 0)")
     shot(m, "06-report", tmp_path)
 

@@ -17,13 +17,13 @@ import pytest
 import redis
 
 from duebot.accounts.store import AccountStore
-from duebot.config import RedisAddress
 from duebot.console.evidence_view import check_integrity
 from duebot.console.masking import Known, Masker, console_logger
 from duebot.console.roles import MATRIX, Perm, Role, allowed
 from duebot.console.sessions import Sessions
 from duebot.console.users import MAX_FAILURES, Users
 from duebot.evidence.log import EvidenceLog
+from duebot.settings import RedisAddress
 
 ACCOUNT = SimpleNamespace(name="Maria Lopez", phone="+14155550101", id_last4="4472",
                           birth_date=dt.date(1980, 3, 4), amount_due=Decimal("1210.00"))
@@ -147,3 +147,12 @@ def test_console_user_commands_and_their_refusals(tmp_path) -> None:
     assert "quinn" in listed.stdout and "disabled" in listed.stdout and "sam" not in listed.stdout
     unknown = duebot("user", "unlock", "nobody")
     assert unknown.returncode == 2 and "no user" in unknown.stderr
+
+
+def test_the_docs_role_matrix_is_the_one_the_server_checks() -> None:
+    from pathlib import Path
+
+    from duebot.console.roles import matrix_markdown
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "console.md").read_text(encoding="utf-8")
+    assert matrix_markdown().strip() in doc, "regenerate: duebot console roles"

@@ -12,11 +12,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from duebot.config import Settings
+from duebot.settings import load_settings
 
-SETTINGS = Settings.from_env()
+SETTINGS = load_settings()
 RASA_PY = SETTINGS.rasa_venv / "bin" / "python"
-pytestmark = pytest.mark.skipif(not RASA_PY.exists(), reason="Rasa's environment is not installed")
+pytestmark = pytest.mark.rasa  # every test runs code in Rasa's own Python (RASA_PY)
 
 PROCESS = """
 import json, sys, time

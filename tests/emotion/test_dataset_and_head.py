@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from duebot.config import Settings
 from duebot.emotion import dataset, store
 from duebot.emotion.cli import app
 from duebot.emotion.evaluate import evaluate, scores
 from duebot.emotion.legal import mentions_legal_threat
+from duebot.settings import Settings, load_settings
 
-ROOT = Settings.from_env().root
+ROOT = load_settings().root
 TRAIN = ROOT / "nlu_data" / "emotion" / "en.yml"
 HELDOUT = ROOT / "evaluation" / "emotion_heldout" / "en.yml"
 
@@ -60,7 +59,7 @@ def project(tmp_path_factory) -> Settings:
     """A copy of the emotion data with its own models folder, so the test trains a head of its own."""
     root = tmp_path_factory.mktemp("emotion")
     shutil.copytree(TRAIN.parent, root / "nlu_data" / "emotion")
-    return replace(Settings.from_env(), root=root, data_dir=root / "var")
+    return load_settings().changed(DUEBOT_HOME=root, DUEBOT_DATA_DIR=root / "var")
 
 
 @pytest.fixture(scope="module")

@@ -6,26 +6,14 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from duebot.accounts.store import AccountStore
 from duebot.evidence.log import EvidenceLog
-from tests.served import Chat, Served, import_fixture_accounts, start_serve, stop_serve
+from tests.served import Chat, Served, served_fixture
 
-pytestmark = pytest.mark.rasa
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory, redis_address) -> Iterator[Served]:
-    served = start_serve(tmp_path_factory.mktemp("emotion"), {"REDIS_URL": redis_address.url},
-                         prepare=import_fixture_accounts)
-    try:
-        yield served
-    finally:
-        stop_serve(served)
+served = served_fixture()
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +22,7 @@ def store(served) -> AccountStore:
 
 
 def parse(served: Served, text: str) -> dict:
-    reply = httpx.post(f"{served.rasa}/model/parse", json={"text": text}, timeout=30)
+    reply = served.rasa_api("POST", "/model/parse", json={"text": text})
     reply.raise_for_status()
     return reply.json()
 

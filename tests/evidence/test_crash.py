@@ -10,12 +10,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from duebot.evidence.fsck import verify_directory
 from duebot.evidence.log import EvidenceLog
 
 WRITER = Path(__file__).with_name("crash_writer.py")
 
 
+@pytest.mark.slow  # four writers killed at random moments, in real time
 def test_sigkill_loses_no_acknowledged_record(tmp_path: Path) -> None:
     d = tmp_path / "evidence"
     rng = random.Random(5)

@@ -73,17 +73,30 @@ def test_checkpoint_is_a_c2sp_signed_note(evdir: Path) -> None:
     origin, size, root_b64, ext = body.split("\n")
     assert origin.startswith("duebot.evidence/") and size.isdigit() and len(base64.b64decode(root_b64)) == 32
     assert ext.startswith("time ")
-    assert sig_line.startswith(f"\u2014 {origin} ") and sig_line.endswith("\n") is False or True
+    assert sig_line.startswith(f"\u2014 {origin} ") and sig_line.endswith("\n") and sig_line.count("\n") == 1
     vkey = (evdir / "public.vkey").read_text().strip()
     name, kid, pub = verifier.parse_vkey(vkey)
     raw = base64.b64decode(sig_line.split(" ")[-1])
     assert raw[:4] == kid == verifier.hashlib.sha256(name.encode() + b"\n\x01" + pub).digest()[:4]
     assert verifier._ed25519_verify_pure(pub, (body + "\n").encode(), raw[4:])  # the stdlib-only path
     assert not verifier._ed25519_verify_pure(pub, (body + "\n").encode() + b"x", raw[4:])
-    other = Ed25519PrivateKey.generate()
     with pytest.raises(ValueError):
         verifier.open_note(note.replace(root_b64.encode(), base64.b64encode(b"\x00" * 32)), vkey)
-    assert other  # a foreign key's signature is ignored, not accepted
+    # a foreign key's signature is ignored, not accepted: beside the log's own it changes nothing; alone, or forged
+    # under the log key's name and id, it opens nothing
+    other = Ed25519PrivateKey.generate()
+    other_pub = other.public_key().public_bytes_raw()
+    signed = (body + "\n").encode()
+
+    def line(signer: str, kid: bytes) -> str:
+        return f"\u2014 {signer} {base64.b64encode(kid + other.sign(signed)).decode()}\n"
+
+    foreign = line("someone.else", verifier.key_id("someone.else", other_pub))
+    assert verifier.open_note(note + foreign.encode(), vkey) == body + "\n"
+    with pytest.raises(ValueError, match="no signature by the trusted key"):
+        verifier.open_note(f"{body}\n\n{foreign}".encode(), vkey)
+    with pytest.raises(ValueError, match="does not verify"):
+        verifier.open_note(f"{body}\n\n{line(name, kid)}".encode(), vkey)
     assert (evdir / "log.key").stat().st_mode & 0o077 == 0
 
 

@@ -11,6 +11,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from duebot.accounts.store import AccountStore
+from duebot.console.tokens import ApiTokens
+from duebot.console.users import Users
 from duebot.policies import http as gate_http
 from duebot.policies.audit import MemoryAuditSink
 
@@ -70,12 +73,17 @@ def test_cli_not_a_number_is_a_decision_not_an_error(tmp_path: Path) -> None:
     assert out.returncode == 0 and "INVALID_NUMBER" in json.loads(out.stdout)["reasons"]
 
 
-def test_http_endpoint() -> None:
+def test_http_endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # issue 18: the endpoint takes an API token of a role that may check contacts
+    monkeypatch.setenv("DUEBOT_DB_URL", f"sqlite:///{tmp_path / 'duebot.sqlite3'}")
+    store = AccountStore()
+    Users(store).add("manon", "campaign_manager", "manager-pass-123")
+    token = ApiTokens(store).create("manon").token
     sink = MemoryAuditSink()
     gate_http.set_audit_sink(sink)
     app = FastAPI()
     app.include_router(gate_http.router)
-    client = TestClient(app)
+    client = TestClient(app, headers={"Authorization": f"Bearer {token}"})
     r = client.post("/gate/check?pack=us", json=REQ)
     assert r.status_code == 200 and r.json()["reasons"] == ["QUIET_HOURS", "NO_AI_VOICE_CONSENT"]
     r = client.post("/gate/check", json=[REQ, REQ])

@@ -1,5 +1,5 @@
-"""The loopback SIP peers now live in the product (duebot.voice.sip_peers, used by `duebot demo`)."""
+"""The loopback SIP peers now live in the product (duebot.demo.sip_peers, used by `duebot demo`)."""
 
-from duebot.voice.sip_peers import Baresip, start_kamailio
+from duebot.demo.sip_peers import Baresip, start_kamailio
 
 __all__ = ["Baresip", "start_kamailio"]

