@@ -20,7 +20,8 @@ console = Console()
 def import_(
     file: Annotated[Path, typer.Argument(help="CSV with a header row (columns: see docs/campaigns.md)", exists=True,
                                          dir_okay=False)],
-    region: Annotated[str, typer.Option(help="Region for numbers written without +country code")] = "US",
+    region: Annotated[str | None, typer.Option(
+        help="Region for numbers written without +country code (default: the default pack's, CN)")] = None,
 ) -> None:
     """Import accounts from CSV; bad rows are reported with line and reason, good rows kept."""
     try:

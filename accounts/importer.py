@@ -20,6 +20,9 @@ What a row must be, else it is reported (line and field) and skipped, and the re
     ends in the check character X), stored upper-case;
   * broken_promises, disputes: whole numbers from 0 to 999; currency: three letters (ISO 4217);
     language: a tag like en, zh or zh-CN.
+What a row leaves out comes from its pack's operator profile (policies/packs/<pack>.yml `profile`): a cn account
+owes CNY, speaks Mandarin and lives in Asia/Shanghai unless the row says otherwise; numbers without a country code
+are read in the row's region, else its pack's, else the import's, else the default pack's (CN).
 Every row the report does not name as an error was committed; if the database refuses a batch, its rows are
 written one by one and the ones it refuses are reported with the database's reason.
 """
@@ -47,12 +50,18 @@ from duebot.accounts.models import Account, AmountError, parse_amount
 from duebot.accounts.store import AccountStore
 from duebot.campaigns.branches import normalise as normalise_branch
 from duebot.campaigns.branches import set_branches
+from duebot.policies.packs import DEFAULT_PACK, load_pack, profile_of
 
 REQUIRED = ("account_id", "name", "phone", "amount", "due_date")
 OPTIONAL = ("currency", "id_last4", "birth_date", "segment", "timezone", "language", "pack", "line_type",
             "consent_ai_voice", "consent_sms", "region", "broken_promises", "disputes", "branch")
 SEGMENTS = ("malicious", "cash_flow", "dispute", "forgot", "legacy", "new_business")
 PACKS = ("cn", "us")
+
+
+def import_region() -> str:
+    """The region of numbers written without a country code when the import names none: the default pack's."""
+    return load_pack(DEFAULT_PACK).default_region or "CN"
 LINE_TYPES = ("mobile", "landline", "unknown")
 TRUE, FALSE = {"1", "true", "yes", "y"}, {"0", "false", "no", "n", ""}
 # Characters per field (the store's column sizes, or what a sane value needs); any other field: DEFAULT_LIMIT.
@@ -196,13 +205,19 @@ def _timezone(value: str) -> str | None:
     return timezone
 
 
-def parse_row(row: dict[str, str], today: dt.date, default_region: str = "US",
+def parse_row(row: dict[str, str], today: dt.date, default_region: str | None = None,
               known: SegmentHistory | None = None) -> Account:
     missing = [name for name in REQUIRED if not (row.get(name) or "").strip()]
     if missing:
         raise RowError(f"missing {', '.join(missing)}")
     check_text(row)
-    region = check_region(row["region"]) if (row.get("region") or "").strip() else default_region.strip().upper()
+    named_pack = (row.get("pack") or "").strip()
+    if (row.get("region") or "").strip():
+        region = check_region(row["region"])
+    elif named_pack in PACKS:  # a us row's national number is a US number whatever the import's region
+        region = load_pack(named_pack).default_region or import_region()
+    else:
+        region = (default_region or import_region()).strip().upper()
     try:
         number = phonenumbers.parse(row["phone"], region)
     except phonenumbers.NumberParseException as exc:
@@ -213,7 +228,11 @@ def parse_row(row: dict[str, str], today: dt.date, default_region: str = "US",
         amount = parse_amount(row["amount"].replace(",", ""), "amount")
     except AmountError as exc:
         raise RowError(str(exc)) from exc
-    timezone = _timezone(row.get("timezone") or "")
+    pack = named_pack or ("cn" if region == "CN" else "us")
+    if pack not in PACKS:
+        raise RowError(f"pack: one of {', '.join(PACKS)}, got {shown(pack)}")
+    profile = profile_of(pack)  # what the row leaves out: the pack's currency, language and time zone
+    timezone = _timezone(row.get("timezone") or "") or profile.timezone
     due = _within(_zoned_date(row["due_date"], "due_date", timezone), "due_date", EARLIEST_DUE,
                   today + LATEST_DUE_AHEAD)
     birth_date = (_within(_date(row["birth_date"], "birth_date"), "birth_date", EARLIEST_BIRTH, today)
@@ -227,16 +246,13 @@ def parse_row(row: dict[str, str], today: dt.date, default_region: str = "US",
     id_last4 = (row.get("id_last4") or "").strip().upper() or None
     if id_last4 is not None and not _ID_LAST4.fullmatch(id_last4):
         raise RowError(f"id_last4: four digits, or three digits and X, got {shown(id_last4)}")
-    pack = (row.get("pack") or "").strip() or ("cn" if region == "CN" else "us")
-    if pack not in PACKS:
-        raise RowError(f"pack: one of {', '.join(PACKS)}, got {shown(pack)}")
     line_type = (row.get("line_type") or "unknown").strip()
     if line_type not in LINE_TYPES:
         raise RowError(f"line_type: one of {', '.join(LINE_TYPES)}, got {shown(line_type)}")
-    currency = (row.get("currency") or "USD").strip().upper()
+    currency = (row.get("currency") or profile.currency).strip().upper()
     if not _CURRENCY.fullmatch(currency):
         raise RowError(f"currency: three letters like USD or CNY, got {shown(currency)}")
-    language = (row.get("language") or "en").strip()
+    language = (row.get("language") or profile.language).strip()
     if not _LANGUAGE.fullmatch(language):
         raise RowError(f"language: a tag like en, zh or zh-CN, got {shown(language)}")
     return Account(
@@ -346,9 +362,9 @@ def open_text(path: Path) -> IO[str]:
 
 
 def import_file(path: Path, store: AccountStore, today: dt.date | None = None,
-                default_region: str = "US") -> ImportReport:
+                default_region: str | None = None) -> ImportReport:
     """CSV or JSON Lines (by extension: .jsonl/.ndjson/.json); good rows are upserted by account_id."""
-    default_region = check_region(default_region)
+    default_region = check_region(default_region or import_region())
     report = ImportReport()
     today = today or dt.date.today()
     with open_text(path) as handle:
@@ -413,5 +429,5 @@ def _one_by_one(good: list[tuple[int, Account]], store: AccountStore, report: Im
 
 
 def import_csv(path: Path, store: AccountStore, today: dt.date | None = None,
-               default_region: str = "US") -> ImportReport:
+               default_region: str | None = None) -> ImportReport:
     return import_file(path, store, today, default_region)

@@ -39,7 +39,8 @@ def import_(
     file: Annotated[Path, typer.Argument(help="CSV or JSON Lines (.jsonl) of accounts", exists=True, dir_okay=False)],
     strategy: Annotated[str, typer.Option(help="Strategy name (policies/campaigns/NAME.yml) or YAML path")] = "default",
     name: Annotated[str | None, typer.Option(help="Campaign name (default: the file's name)")] = None,
-    region: Annotated[str, typer.Option(help="Region for numbers written without +country code")] = "US",
+    region: Annotated[str | None, typer.Option(
+        help="Region for numbers written without +country code (default: the default pack's, CN)")] = None,
 ) -> None:
     """Import accounts and create a campaign of them; prints the campaign id. Same file again: same campaign."""
     try:

@@ -93,7 +93,9 @@ async def import_campaign(
         request: Request, caller: Annotated[Caller, Security(require_token(Perm.CAMPAIGN_IMPORT))],
         strategy: Annotated[str, Query(description="A strategy name (GET /campaigns/strategies)")] = "default",
         name: Annotated[str | None, Query(max_length=200)] = None,
-        region: Annotated[str, Query(min_length=2, max_length=2)] = "US") -> dict[str, Any]:
+        region: Annotated[str | None, Query(min_length=2, max_length=2,
+                                            description="Region of numbers without +country code (default: the "
+                                                        "default pack's, CN)")] = None) -> dict[str, Any]:
     # The form is read here, after the token was checked: an anonymous upload is refused unread.
     source = strategy_source(strategy)
     limit = load_settings().api.max_upload_bytes

@@ -577,8 +577,10 @@ def latest_assessments(evidence: Any) -> dict[str, tuple[float, bool, bool]] | N
         out: dict[str, tuple[float, bool, bool]] = {}
         for r in sorted(records, key=lambda r: r.index):
             body = r.body
-            complete = bool(body.get("identity_confirmed") and body.get("amount_stated")
-                            and body.get("deadline_stated"))
+            missing = body.get("missing")
+            # every element the conversation's pack requires (the record's `missing`), else the court's three
+            complete = missing == [] if isinstance(missing, list) else bool(
+                body.get("identity_confirmed") and body.get("amount_stated") and body.get("deadline_stated"))
             out[r.conversation_id] = (_epoch(r.ts), bool(body.get("amount_stated")), complete)
         return out
     finally:

@@ -11,7 +11,7 @@ from typing import Any
 
 import redis
 
-from duebot.accounts.importer import ImportReport, RowError, check_region, import_file, shown
+from duebot.accounts.importer import ImportReport, RowError, check_region, import_file, import_region, shown
 from duebot.accounts.store import AccountStore
 from duebot.campaigns import planner
 from duebot.campaigns.control import CANCELLED, PAUSED, RUNNING, Control
@@ -60,7 +60,7 @@ class Campaigns:
         self.repo = CampaignRepo(store)
         self.control = Control(client)
 
-    def import_file(self, path: Path, strategy: str = "default", name: str | None = None, region: str = "US",
+    def import_file(self, path: Path, strategy: str = "default", name: str | None = None, region: str | None = None,
                     today: dt.date | None = None) -> Imported:
         """Accounts are upserted; the campaign id is a hash of the file and strategy, so importing the same
         file again returns the same campaign and adds nothing. The strategy, name and region are checked before
@@ -68,7 +68,7 @@ class Campaigns:
         loaded = _strategy(strategy)
         name = _campaign_name(name or path.stem)
         try:
-            region = check_region(region)
+            region = check_region(region or import_region())
         except RowError as exc:
             raise CampaignError(str(exc)) from exc
         digest = hashlib.sha256(path.read_bytes() + loaded.path.encode()).hexdigest()[:12]

@@ -15,6 +15,7 @@ from duebot import clients
 from duebot.accounts.models import Account
 from duebot.accounts.store import AccountStore
 from duebot.campaigns.service import Campaigns
+from duebot.console import i18n
 from duebot.console.evidence_view import Catalog, InboxWriter, LogReader
 from duebot.console.masking import Known, Masker
 from duebot.console.roles import VISIBLE_BY_DEFAULT, Perm, Role, allowed
@@ -24,7 +25,8 @@ from duebot.evidence.inbox import EvidenceInbox
 from duebot.settings import load_settings
 
 HERE = Path(__file__).resolve().parent
-templates = Jinja2Templates(directory=str(HERE / "templates"))
+templates = Jinja2Templates(directory=str(HERE / "templates"), context_processors=[i18n.context])
+i18n.install(templates.env)  # zh-CN and en: console/i18n.py
 # ISO instants as people read them: "2026-11-24 14:45:20Z" (no microseconds)
 templates.env.filters["instant"] = lambda iso: (str(iso)[:19].replace("T", " ") + "Z") if iso else ""
 
@@ -152,7 +154,7 @@ async def check_csrf(request: Request, session: Session, console: Console) -> No
         else:
             ours = origin != "null" and origin.split("://", 1)[-1] == request.headers.get("host")
         if not ours:
-            raise HTTPException(403, "cross-site request refused")
+            raise HTTPException(403, i18n.Msg("cross-site request refused"))
     sent = request.headers.get("x-csrf-token")
     if sent is None and request.headers.get("content-type", "").startswith(
             ("application/x-www-form-urlencoded", "multipart/form-data")):
@@ -160,13 +162,14 @@ async def check_csrf(request: Request, session: Session, console: Console) -> No
         value = form.get("csrf_token")
         sent = value if isinstance(value, str) else None
     if not session.csrf_ok(sent):
-        raise HTTPException(403, "missing or wrong CSRF token; reload the page and try again")
+        raise HTTPException(403, i18n.Msg("missing or wrong CSRF token; reload the page and try again"))
 
 
 def require(perm: Perm):  # noqa: ANN201 - returns a FastAPI dependency
     def dependency(ctx: Ctx = Depends(current)) -> Ctx:  # noqa: B008
         if not ctx.can(perm):
-            raise HTTPException(403, f"your role ({ctx.role.value}) may not {perm.value}")
+            raise HTTPException(403, i18n.Msg("your role ({role}) may not {perm}", role=i18n.Msg(ctx.role.value),
+                                              perm=i18n.Msg(perm.value)))
         return ctx
 
     return dependency

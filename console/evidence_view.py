@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from duebot.console.i18n import N_, Msg
 from duebot.console.masking import Masker
 from duebot.evidence.checkpoint import Checkpoint, list_checkpoints
 from duebot.evidence.inbox import EvidenceInbox
@@ -27,12 +28,15 @@ from duebot.settings import load_settings
 LOW_ASR = 0.75  # below this the voice pipeline reads amounts and dates back: QA should listen
 STRONG_NEGATIVE = 0.7  # policies/emotion.yml strong_negative
 FLAGS = {
-    "missing_legal_element": "missing legal element",
-    "emotion_escalation": "emotion escalation",
-    "opt_out": "opt-out",
-    "dispute": "dispute",
-    "low_asr_confidence": "low ASR confidence",
+    "missing_legal_element": N_("missing legal element"),
+    "emotion_escalation": N_("emotion escalation"),
+    "opt_out": N_("opt-out"),
+    "dispute": N_("dispute"),
+    "low_asr_confidence": N_("low ASR confidence"),
 }
+# Records the console itself writes about a conversation (who read it, QA's notes): not part of the conversation,
+# so they do not make it "newer" in the transcript list or its date filter.
+CONSOLE_KINDS = frozenset({"access", "annotation"})
 
 
 class LogReader:
@@ -92,7 +96,7 @@ class Summary:
     conversation_id: str
     account_id: str | None = None
     first_ts: str = ""
-    last_ts: str = ""
+    last_ts: str = ""  # of the last record of the conversation itself (not an access or annotation record)
     channels: set[str] = field(default_factory=set)
     turns: int = 0
     outcomes: list[str] = field(default_factory=list)
@@ -101,8 +105,9 @@ class Summary:
 
     def add(self, rec: Record) -> None:
         body = rec.body
-        self.first_ts = self.first_ts or rec.ts
-        self.last_ts = rec.ts
+        if rec.kind not in CONSOLE_KINDS:
+            self.first_ts = self.first_ts or rec.ts
+            self.last_ts = rec.ts
         if isinstance(body.get("account_id"), str) and body["account_id"]:
             self.account_id = body["account_id"]
         if rec.kind in ("turn", "voice_turn"):
@@ -255,7 +260,8 @@ def check_integrity(log: EvidenceLog, records: Iterable[Record]) -> Integrity:
         if pinned is not None:
             Checkpoint.parse(cp.note, pinned)
     except (ValueError, UnicodeDecodeError) as exc:
-        return Integrity("failed", 0, len(records), cp, f"the latest checkpoint is not signed by the pinned key: {exc}")
+        return Integrity("failed", 0, len(records), cp,
+                         Msg("the latest checkpoint is not signed by the pinned key: {error}", error=str(exc)))
     checked = pending = 0
     for rec in records:
         if rec.index >= cp.size:
@@ -263,8 +269,8 @@ def check_integrity(log: EvidenceLog, records: Iterable[Record]) -> Integrity:
             continue
         proof = log.inclusion_proof(rec.index, cp.size)
         if not verify_inclusion(leaf_hash(rec.data), rec.index, cp.size, proof, cp.root):
-            return Integrity("failed", checked, pending, cp, f"record {rec.index} does not match the signed log",
-                             pinned is not None)
+            return Integrity("failed", checked, pending, cp,
+                             Msg("record {index} does not match the signed log", index=rec.index), pinned is not None)
         checked += 1
     return Integrity("pending" if pending else "verified", checked, pending, cp, pinned=pinned is not None)
 
@@ -272,6 +278,7 @@ def check_integrity(log: EvidenceLog, records: Iterable[Record]) -> Integrity:
 # ------------------------------------------------------------------------------------ a transcript for a page
 
 SHOWN = 300  # characters of a malformed value shown as text
+CALL_PARTS = ("caller_wav", "bot_wav", "audio_wav")  # the order a transcript lists a call's recordings in
 
 
 def _compact(value: Any) -> str:
@@ -320,9 +327,9 @@ def transcript_view_model(evidence: Any, records: list[Record], masker: Masker) 
     def text(rec: Record) -> str:
         ref = rec.payloads.get("text")
         if ref is None:
-            return _shown(rec.body.get("text"), masker) if rec.body.get("text") else "(no text)"
+            return _shown(rec.body.get("text"), masker) if rec.body.get("text") else Msg("(no text)")
         raw = evidence.payload(ref["sha256"])
-        return "[text erased under retention]" if raw is None else masker.text(raw.decode("utf-8", "replace"))
+        return Msg("[text erased under retention]") if raw is None else masker.text(raw.decode("utf-8", "replace"))
 
     turns, voice, events, annotations, accesses, audio = [], [], [], [], [], []
     assessment = None
@@ -347,7 +354,12 @@ def transcript_view_model(evidence: Any, records: list[Record], masker: Masker) 
                           "text": _shown(b.get("text"), masker), "asr": _score(b.get("asr_confidence"), masker),
                           "interrupted": b.get("interrupted") is True, "audio": ref["sha256"] if ref else None})
         elif rec.kind == "voice_call":
-            audio += [ref["sha256"] for ref in rec.payloads.values()]
+            # voice/recorder.py stores each side of the call on its own: caller_wav (what the subscriber's line
+            # sent) and bot_wav (what the assistant played, placed at the time it went out); older producers one
+            # mixed audio_wav
+            audio += [{"part": name, "sha256": ref["sha256"]} for name, ref in sorted(
+                rec.payloads.items(), key=lambda item: (CALL_PARTS.index(item[0]) if item[0] in CALL_PARTS else 9,
+                                                        item[0]))]
         elif rec.kind == "annotation":
             annotations.append({"ts": rec.ts, "author": _label(b.get("author"), masker),
                                 "label": _label(b.get("label"), masker), "comment": _shown(b.get("comment"), masker),

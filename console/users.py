@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from duebot.accounts.models import Base
 from duebot.accounts.store import AccountStore
+from duebot.console.i18n import Msg
 from duebot.console.roles import Role
 
 MAX_FAILURES = 5  # per user name and address
@@ -96,7 +97,7 @@ class LoginResult:
 
 def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD:
-        raise UserError(f"password must have at least {MIN_PASSWORD} characters")
+        raise UserError(Msg("password must have at least {n} characters", n=MIN_PASSWORD))
 
 
 class Users:
@@ -106,15 +107,15 @@ class Users:
     def add(self, username: str, role: str, password: str) -> User:
         username = username.strip()
         if not username or len(username) > 64 or not username.replace("_", "").replace(".", "").isalnum():
-            raise UserError("username: 1-64 letters, digits, '.' or '_'")
+            raise UserError(Msg("username: 1-64 letters, digits, '.' or '_'"))
         try:
             role_ = Role(role)
         except ValueError as exc:
-            raise UserError(f"role must be one of {', '.join(r.value for r in Role)}") from exc
+            raise UserError(Msg("role must be one of {roles}", roles=", ".join(r.value for r in Role))) from exc
         _check_password(password)
         with self.store.session() as s:
             if s.get(ConsoleUser, username) is not None:
-                raise UserError(f"user {username!r} exists")
+                raise UserError(Msg("user {name!r} exists", name=username))
             row = ConsoleUser(username=username, role=role_.value, password_hash=_hasher.hash(password),
                               active=True, failed_logins=0, created_at=self.clock())
             s.add(row)
@@ -163,8 +164,28 @@ class Users:
             self._clear_locks(s, username)
 
     def set_active(self, username: str, active: bool) -> None:
+        """Disabling the last active admin is refused (the console would have nobody to manage it): add or enable
+        another admin first."""
         with self.store.session() as s:
-            self._row(s, username).active = active
+            row = self._row(s, username)
+            if not active and row.active and self._last_active_admin(s, row):
+                raise UserError(Msg("{name} is the last active admin: add or enable another admin first",
+                                    name=username))
+            row.active = active
+
+    def last_active_admin(self, username: str) -> bool:
+        """True when `username` is an active admin and no other admin is active."""
+        with self.store.session() as s:
+            row = s.get(ConsoleUser, username)
+            return row is not None and row.active and self._last_active_admin(s, row)
+
+    @staticmethod
+    def _last_active_admin(s, row: ConsoleUser) -> bool:  # noqa: ANN001 - a Session
+        if row.role != Role.ADMIN.value:
+            return False
+        others = s.scalar(select(func.count()).select_from(ConsoleUser).where(
+            ConsoleUser.role == Role.ADMIN.value, ConsoleUser.active.is_(True), ConsoleUser.username != row.username))
+        return not others
 
     def unlock(self, username: str) -> None:
         """Clear the lock-outs of this user name at every address."""
@@ -180,7 +201,7 @@ class Users:
     def _row(s, username: str) -> ConsoleUser:  # noqa: ANN001 - a Session
         row = s.get(ConsoleUser, username)
         if row is None:
-            raise UserError(f"no user {username!r}")
+            raise UserError(Msg("no user {name!r}", name=username))
         return row
 
     def login(self, username: str, password: str, address: str = "unknown") -> LoginResult:
@@ -200,27 +221,27 @@ class Users:
             pair = s.get(LoginThrottle, (_subject(username), address))
             place = s.get(LoginThrottle, (ADDRESS, address))
             if place is not None and place.locked_until and place.locked_until > now:
-                return LoginResult(None, f"Too many failed logins from your address: try again in "
-                                         f"{_minutes(place.locked_until - now)} minute(s).")
+                return LoginResult(None, Msg("Too many failed logins from your address: try again in {n} minute(s).",
+                                             n=_minutes(place.locked_until - now)))
             if pair is not None and pair.locked_until and pair.locked_until > now:
-                return LoginResult(None, f"Too many failed logins: this user name is locked for "
-                                         f"{_minutes(pair.locked_until - now)} more minute(s) from your address. "
-                                         "An admin can unlock it.")
+                return LoginResult(None, Msg("Too many failed logins: this user name is locked for {n} more minute(s) "
+                                             "from your address. An admin can unlock it.",
+                                             n=_minutes(pair.locked_until - now)))
             row = s.get(ConsoleUser, username) if len(username) <= 64 else None
             if not _verify(row.password_hash if row is not None else _DUMMY, password) or row is None:
                 pair = self._fail(s, pair, _subject(username), address, now, MAX_FAILURES)
                 place = self._fail(s, place, ADDRESS, address, now, ADDRESS_MAX_FAILURES)
                 if place.locked_until:
-                    return LoginResult(None, f"Too many failed logins from your address: try again in "
-                                             f"{LOCK_SECONDS // 60} minute(s).")
+                    return LoginResult(None, Msg("Too many failed logins from your address: try again in {n} "
+                                                 "minute(s).", n=LOCK_SECONDS // 60))
                 if pair.locked_until:
-                    return LoginResult(None, f"Too many failed logins: this user name is locked for "
-                                             f"{LOCK_SECONDS // 60} minutes from your address.")
-                return LoginResult(None, "Wrong user name or password.")
+                    return LoginResult(None, Msg("Too many failed logins: this user name is locked for {n} minutes "
+                                                 "from your address.", n=LOCK_SECONDS // 60))
+                return LoginResult(None, Msg("Wrong user name or password."))
             if pair is not None:
                 s.delete(pair)  # a right password clears this name's count at this address (not the address's)
             if not row.active:
-                return LoginResult(None, "This user is disabled.")
+                return LoginResult(None, Msg("This user is disabled."))
             if _hasher.check_needs_rehash(row.password_hash):
                 row.password_hash = _hasher.hash(password)
             row.last_login_at = now

@@ -1,4 +1,4 @@
-"""Log in, log out, and the landing page of each role."""
+"""Log in, log out, the language switch, and the landing page of each role."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
+from duebot.console import i18n
 from duebot.console.context import Console, Ctx, check_csrf, client_address, current, get_console, templates
 from duebot.console.masking import console_logger
 from duebot.console.roles import Role
@@ -47,7 +48,7 @@ async def login(request: Request, username: Annotated[str, Form()], password: An
                 console: Console = Depends(get_console)) -> Response:  # noqa: B008
     session = console.sessions.get(request.cookies.get(COOKIE))
     if session is None:
-        raise HTTPException(403, "your login form expired; reload the page")
+        raise HTTPException(403, i18n.Msg("your login form expired; reload the page"))
     await check_csrf(request, session, console)
     address = client_address(request)
     result = console.users.login(username, password, address)
@@ -77,3 +78,22 @@ def logout(ctx: Ctx = Depends(current)) -> Response:  # noqa: B008
 @router.get("")
 def home(ctx: Ctx = Depends(current)) -> Response:  # noqa: B008
     return RedirectResponse(HOME[ctx.role], status_code=303)
+
+
+@router.post("/lang")
+async def choose_language(request: Request, lang: Annotated[str, Form()] = "",
+                          next: Annotated[str | None, Form()] = None,  # noqa: A002
+                          console: Console = Depends(get_console)) -> Response:  # noqa: B008
+    """The menu's EN / 中文 switch: the choice is kept in a cookie (a year) and wins over the browser's languages.
+    A form of the console's own pages (its session's CSRF token, logged in or on the login page)."""
+    session = console.sessions.get(request.cookies.get(COOKIE))
+    if session is None:
+        raise HTTPException(403, i18n.Msg("your login form expired; reload the page"))
+    await check_csrf(request, session, console)
+    chosen = i18n.normalise(lang)
+    if chosen is None:
+        raise HTTPException(422, i18n.Msg("language must be one of {languages}", languages=", ".join(i18n.LANGUAGES)))
+    response = RedirectResponse(_safe_next(next) or "/console/", status_code=303)
+    response.set_cookie(i18n.COOKIE, chosen, max_age=i18n.COOKIE_MAX_AGE, httponly=True, samesite="lax",
+                        secure=console.secure_cookies, path="/console")
+    return response

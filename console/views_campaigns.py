@@ -14,7 +14,9 @@ from starlette.datastructures import UploadFile
 from duebot.campaigns.http import strategies, strategy_source
 from duebot.campaigns.service import CampaignError
 from duebot.campaigns.strategy import StrategyError
+from duebot.console import plots
 from duebot.console.context import Ctx, require
+from duebot.console.i18n import Msg
 from duebot.console.masking import console_logger
 from duebot.console.roles import Perm
 from duebot.settings import load_settings
@@ -32,7 +34,7 @@ def _when(epoch: float | None) -> str:
 def _campaign(ctx: Ctx, campaign_id: str) -> Any:
     campaign = ctx.console.campaigns.repo.get(campaign_id)
     if campaign is None:
-        raise HTTPException(404, f"no campaign {campaign_id!r}")
+        raise HTTPException(404, Msg("no campaign {campaign!r}", campaign=campaign_id))
     return campaign
 
 
@@ -71,15 +73,15 @@ async def import_upload(request: Request, ctx: Ctx = Depends(require(Perm.CAMPAI
         data = await upload.read(limit + 1) if isinstance(upload, UploadFile) else b""
         filename = (upload.filename if isinstance(upload, UploadFile) else None) or "upload.csv"
     if strategy not in _strategies():
-        raise HTTPException(422, f"strategy must be one of {', '.join(_strategies())}")
+        raise HTTPException(422, Msg("strategy must be one of {strategies}", strategies=", ".join(_strategies())))
     suffix = Path(filename).suffix.lower()
     error = None
     if not data:
-        error = "the file is empty"
+        error = Msg("the file is empty")
     elif len(data) > limit:
-        error = f"the file is larger than {limit // 1024 // 1024} MB"
+        error = Msg("the file is larger than {mb} MB", mb=limit // 1024 // 1024)
     elif suffix not in (".csv", ".jsonl"):
-        error = "upload a .csv or .jsonl file"
+        error = Msg("upload a .csv or .jsonl file")
     if error:
         return ctx.render("import.html", strategies=_strategies(), result=None, error=error, status_code=422)
     folder = ctx.console.data_dir / "campaign_imports"
@@ -112,10 +114,12 @@ def _progress(ctx: Ctx, campaign_id: str) -> dict[str, Any]:
 
 
 @router.get("/campaigns/{campaign_id}")
-def campaign_page(campaign_id: str, msg: str | None = None,
+def campaign_page(campaign_id: str, done: str = "", queued: int | None = None,
                   ctx: Ctx = Depends(require(Perm.CAMPAIGN_VIEW))) -> Response:  # noqa: B008
     campaign = _campaign(ctx, campaign_id)
-    return ctx.render("campaign.html", campaign=campaign, progress=_progress(ctx, campaign_id), msg=msg,
+    # what was just done comes back as an action the page names in the reader's language, never as text to show
+    return ctx.render("campaign.html", campaign=campaign, progress=_progress(ctx, campaign_id),
+                      done=done if done in ACTIONS else "", queued=queued if done in ACTIONS else None,
                       actions=_available(campaign.status), when=_when)
 
 
@@ -134,7 +138,7 @@ def campaign_progress(campaign_id: str, ctx: Ctx = Depends(require(Perm.CAMPAIGN
 def campaign_action(campaign_id: str, action: str,
                     ctx: Ctx = Depends(require(Perm.CAMPAIGN_CONTROL))) -> Response:  # noqa: B008
     if action not in ACTIONS:
-        raise HTTPException(404, f"no action {action!r}")
+        raise HTTPException(404, Msg("no action {action!r}", action=action))
     _campaign(ctx, campaign_id)
     service = ctx.console.campaigns
     try:
@@ -142,8 +146,8 @@ def campaign_action(campaign_id: str, action: str,
     except CampaignError as exc:
         raise HTTPException(409, str(exc)) from exc
     log.info("console: %s %s campaign %s", ctx.user.username, action, campaign_id)
-    msg = f"{action}: done" + (f", {result} contacts queued" if isinstance(result, int) else "")
-    return RedirectResponse(f"/console/campaigns/{campaign_id}?msg={msg}", status_code=303)
+    queued = f"&queued={result}" if isinstance(result, int) and not isinstance(result, bool) else ""
+    return RedirectResponse(f"/console/campaigns/{campaign_id}?done={action}{queued}", status_code=303)
 
 
 @router.get("/campaigns/{campaign_id}/preview")
@@ -160,12 +164,16 @@ def _report_dir(ctx: Ctx, campaign_id: str) -> Path:
     return ctx.console.data_dir / "reports" / campaign_id
 
 
+def _report(ctx: Ctx, campaign_id: str) -> dict[str, Any]:
+    """The campaign's report (KPIs, funnel, outcomes by segment), its CSV and three plots in its folder: drawn
+    again only when the figures they show changed (console/plots.py), not on every page view."""
+    return plots.campaign_report(ctx.console.store, campaign_id, _report_dir(ctx, campaign_id))
+
+
 @router.get("/campaigns/{campaign_id}/report")
 def campaign_report(campaign_id: str, ctx: Ctx = Depends(require(Perm.CAMPAIGN_VIEW))) -> Response:  # noqa: B008
-    from duebot.campaigns.report import write_report
-
     campaign = _campaign(ctx, campaign_id)
-    report = write_report(ctx.console.store, campaign_id, _report_dir(ctx, campaign_id))
+    report = _report(ctx, campaign_id)
     kpis = {k: v for k, v in report["kpis"].items() if not isinstance(v, dict)}
     return ctx.render("report.html", campaign=campaign, kpis=kpis, funnel=report["funnel"],
                       by_segment=report["outcomes_by_segment"], plots=list(PLOTS))
@@ -175,20 +183,16 @@ def campaign_report(campaign_id: str, ctx: Ctx = Depends(require(Perm.CAMPAIGN_V
 def campaign_plot(campaign_id: str, plot: str, ctx: Ctx = Depends(require(Perm.CAMPAIGN_VIEW))) -> Response:  # noqa: B008
     _campaign(ctx, campaign_id)
     if plot not in PLOTS:
-        raise HTTPException(404, f"plot is one of {', '.join(PLOTS)}")
+        raise HTTPException(404, Msg("plot is one of {plots}", plots=", ".join(PLOTS)))
     path = _report_dir(ctx, campaign_id) / PLOTS[plot]
-    if not path.exists():
-        from duebot.campaigns.report import write_report
-
-        write_report(ctx.console.store, campaign_id, _report_dir(ctx, campaign_id))
+    if not path.exists():  # the page draws them (when their figures changed); a plot asked for on its own is drawn here
+        _report(ctx, campaign_id)
     return FileResponse(path, media_type="image/png")
 
 
 @router.get("/campaigns/{campaign_id}/kpis.csv")
 def campaign_csv(campaign_id: str, ctx: Ctx = Depends(require(Perm.CAMPAIGN_VIEW))) -> Response:  # noqa: B008
-    from duebot.campaigns.report import write_report
-
     _campaign(ctx, campaign_id)
-    write_report(ctx.console.store, campaign_id, _report_dir(ctx, campaign_id))  # KPIs only: no personal data
+    _report(ctx, campaign_id)  # KPIs only: no personal data
     return FileResponse(_report_dir(ctx, campaign_id) / "kpis.csv", media_type="text/csv",
                         filename=f"{campaign_id}-kpis.csv")

@@ -14,8 +14,10 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 
 from duebot.campaigns import money
 from duebot.campaigns.branches import branch_names
-from duebot.campaigns.report import MONEY_PLOTS, MONEY_TABLES, write_money_report
+from duebot.campaigns.report import MONEY_PLOTS, MONEY_TABLES
+from duebot.console import plots
 from duebot.console.context import Ctx, require
+from duebot.console.i18n import Msg
 from duebot.console.masking import console_logger
 from duebot.console.roles import Perm
 
@@ -25,17 +27,17 @@ log = console_logger()
 
 def _filters(by: str, period: str, branch: str, campaign: str, since: str, until: str) -> dict[str, str]:
     if by not in money.GROUPINGS:
-        raise HTTPException(422, f"by is one of {', '.join(money.GROUPINGS)}")
+        raise HTTPException(422, Msg("by is one of {choices}", choices=", ".join(money.GROUPINGS)))
     if period not in money.PERIODS:
-        raise HTTPException(422, f"period is one of {', '.join(money.PERIODS)}")
+        raise HTTPException(422, Msg("period is one of {choices}", choices=", ".join(money.PERIODS)))
     for name, value in (("since", since), ("until", until)):
         if value:
             try:
                 dt.date.fromisoformat(value)
             except ValueError:
-                raise HTTPException(422, f"{name} must be a date YYYY-MM-DD") from None
+                raise HTTPException(422, Msg("{name} must be a date YYYY-MM-DD", name=name)) from None
     if since and until and since > until:
-        raise HTTPException(422, "since is after until")
+        raise HTTPException(422, Msg("since is after until"))
     return {"by": by, "period": period, "branch": branch[:64], "campaign": campaign[:32], "since": since,
             "until": until}
 
@@ -52,7 +54,7 @@ def _folder(ctx: Ctx, chosen: dict[str, str]) -> Path:
 
 def _build(ctx: Ctx, chosen: dict[str, str]) -> tuple[money.MoneyReport, dict[str, str]]:
     if chosen["campaign"] and ctx.console.campaigns.repo.get(chosen["campaign"]) is None:
-        raise HTTPException(404, f"no campaign {chosen['campaign']!r}")
+        raise HTTPException(404, Msg("no campaign {campaign!r}", campaign=chosen["campaign"]))
     evidence = ctx.console.reader.log()  # the console's snapshot of the evidence log (None: none yet)
     try:
         report = money.report(ctx.console.store, by=chosen["by"], period=chosen["period"],
@@ -63,7 +65,8 @@ def _build(ctx: Ctx, chosen: dict[str, str]) -> tuple[money.MoneyReport, dict[st
                               evidence=evidence if evidence is not None else False)
     except (ValueError, money.TargetsError) as exc:
         raise HTTPException(422, str(exc)) from exc
-    return report, write_money_report(report, _folder(ctx, chosen))
+    # CSV, JSON and plots are written again only when the figures changed since the last view (console/plots.py)
+    return report, plots.money_report(report, _folder(ctx, chosen))
 
 
 def _query(chosen: dict[str, str]) -> str:
@@ -105,15 +108,15 @@ def kpi_page(ctx: Ctx = Depends(require(Perm.KPI_VIEW)),  # noqa: B008 - the log
 @router.get("/kpis/report.json")
 def kpi_json(ctx: Ctx = Depends(require(Perm.KPI_VIEW)),  # noqa: B008
              chosen: dict[str, str] = Depends(_chosen)) -> Response:  # noqa: B008
-    _, files = _build(ctx, chosen)
-    return JSONResponse(json.loads(Path(files["json"]).read_text(encoding="utf-8")))
+    report, files = _build(ctx, chosen)
+    return JSONResponse(json.loads(json.dumps(report.to_json() | {"files": files}, ensure_ascii=False, default=str)))
 
 
 @router.get("/kpis/{name}.csv")
 def kpi_csv(name: str, ctx: Ctx = Depends(require(Perm.KPI_VIEW)),  # noqa: B008
             chosen: dict[str, str] = Depends(_chosen)) -> Response:  # noqa: B008
     if name not in MONEY_TABLES:
-        raise HTTPException(404, f"table is one of {', '.join(MONEY_TABLES)}")
+        raise HTTPException(404, Msg("table is one of {tables}", tables=", ".join(MONEY_TABLES)))
     _, files = _build(ctx, chosen)
     return FileResponse(files[f"{name}_csv"], media_type="text/csv", filename=f"{name}.csv")
 
@@ -122,7 +125,7 @@ def kpi_csv(name: str, ctx: Ctx = Depends(require(Perm.KPI_VIEW)),  # noqa: B008
 def kpi_plot(plot: str, ctx: Ctx = Depends(require(Perm.KPI_VIEW)),  # noqa: B008
              chosen: dict[str, str] = Depends(_chosen)) -> Response:  # noqa: B008
     if plot not in MONEY_PLOTS:
-        raise HTTPException(404, f"plot is one of {', '.join(MONEY_PLOTS)}")
+        raise HTTPException(404, Msg("plot is one of {plots}", plots=", ".join(MONEY_PLOTS)))
     path = _folder(ctx, chosen) / MONEY_PLOTS[plot]
     if not path.exists():  # the page draws them; a plot asked for on its own is drawn here
         _build(ctx, chosen)

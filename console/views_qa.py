@@ -17,6 +17,7 @@ from duebot.accounts.models import CampaignAccount
 from duebot.console.context import Ctx, require
 from duebot.console.evidence_view import FLAGS, BundleLog, Filters, check_integrity
 from duebot.console.evidence_view import transcript_view_model as _view_model
+from duebot.console.i18n import N_, Msg
 from duebot.console.masking import Masker, console_logger
 from duebot.console.roles import Perm
 from duebot.evidence.bundle import export_conversation
@@ -24,7 +25,8 @@ from duebot.evidence.records import Record
 
 router = APIRouter(tags=["console"], include_in_schema=False)
 log = console_logger()
-LABELS = ("ok", "missing_legal_element", "wrong_outcome", "tone", "asr_error", "compliance_issue", "other")
+LABELS = (N_("ok"), N_("missing_legal_element"), N_("wrong_outcome"), N_("tone"), N_("asr_error"),
+          N_("compliance_issue"), N_("other"))
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -32,7 +34,7 @@ def _day(value: str | None, name: str) -> str | None:
     if not value:
         return None
     if not _DAY.match(value):
-        raise HTTPException(422, f"{name} must be a date YYYY-MM-DD")
+        raise HTTPException(422, Msg("{name} must be a date YYYY-MM-DD", name=name))
     return value
 
 
@@ -40,7 +42,7 @@ def _day(value: str | None, name: str) -> str | None:
 def transcripts(ctx: Ctx = Depends(require(Perm.TRANSCRIPT_VIEW)), campaign: str = "",  # noqa: B008
                 outcome: str = "", flag: str = "", date_from: str = "", date_to: str = "") -> Response:
     if flag and flag not in FLAGS:
-        raise HTTPException(422, f"flag must be one of {', '.join(FLAGS)}")
+        raise HTTPException(422, Msg("flag must be one of {flags}", flags=", ".join(FLAGS)))
     accounts = None
     if campaign:
         with ctx.console.store.session() as s:
@@ -58,7 +60,7 @@ def _records(ctx: Ctx, conversation_id: str) -> tuple[Any, list[Record]]:
     evidence = ctx.console.catalog.refresh()
     records = evidence.records_for(conversation_id) if evidence is not None else []
     if not records:
-        raise HTTPException(404, "no such conversation in the evidence log")
+        raise HTTPException(404, Msg("no such conversation in the evidence log"))
     return evidence, records
 
 
@@ -93,7 +95,7 @@ def unmask(c: Annotated[str, Form()], reason: Annotated[str, Form()],
            ctx: Ctx = Depends(require(Perm.UNMASK))) -> Response:  # noqa: B008
     reason = reason.strip()
     if len(reason) < 5:
-        raise HTTPException(422, "say why you need the personal data (at least 5 characters)")
+        raise HTTPException(422, Msg("say why you need the personal data (at least 5 characters)"))
     _records(ctx, c)
     # durable before the data is shown: an unmask that is not on record does not happen
     record = _access(ctx, c, "unmask", wait=True, reason=reason[:500])
@@ -112,12 +114,12 @@ def mask_again(c: Annotated[str, Form()], ctx: Ctx = Depends(require(Perm.TRANSC
 def audio(c: str, d: str, ctx: Ctx = Depends(require(Perm.AUDIO))) -> Response:  # noqa: B008
     evidence, records = _records(ctx, c)
     if not ctx.console.sessions.unmasked(ctx.session, c):
-        raise HTTPException(403, "a voice cannot be masked: unmask the transcript (a logged action) to listen")
+        raise HTTPException(403, Msg("a voice cannot be masked: unmask the transcript (a logged action) to listen"))
     if not any(ref["sha256"] == d for rec in records for ref in rec.payloads.values()):
-        raise HTTPException(404, "no such recording in this conversation")
+        raise HTTPException(404, Msg("no such recording in this conversation"))
     data = evidence.payload(d)
     if data is None:
-        raise HTTPException(410, "the recording was erased under retention")
+        raise HTTPException(410, Msg("the recording was erased under retention"))
     if ctx.console.sessions.first_time(ctx.session, f"listen:{c}:{d}"):
         _access(ctx, c, "listen", audio_sha256=d)
     return Response(data, media_type="audio/wav", headers={"Cache-Control": "no-store"})
@@ -127,12 +129,13 @@ def audio(c: str, d: str, ctx: Ctx = Depends(require(Perm.AUDIO))) -> Response: 
 def annotate(c: Annotated[str, Form()], label: Annotated[str, Form()], comment: Annotated[str, Form()] = "",
              turn: Annotated[str, Form()] = "", ctx: Ctx = Depends(require(Perm.ANNOTATE))) -> Response:  # noqa: B008
     if label not in LABELS:
-        raise HTTPException(422, f"label must be one of {', '.join(LABELS)}")
+        raise HTTPException(422, Msg("label must be one of {labels}", labels=", ".join(LABELS)))
     if turn and not turn.isdigit():
-        raise HTTPException(422, "turn must be a turn number")
+        raise HTTPException(422, Msg("turn must be a turn number"))
     _records(ctx, c)
-    body: dict[str, Any] = {"author": ctx.user.username, "label": label, "comment": comment.strip()[:2000] or None,
-                            "turn_index": int(turn) if turn else None, "via": "console"}
+    body: dict[str, Any] = {"author": ctx.user.username, "role": ctx.role.value, "label": label,
+                            "comment": comment.strip()[:2000] or None, "turn_index": int(turn) if turn else None,
+                            "via": "console"}
     ctx.console.writer.submit("annotation", body, c, wait=True)
     return RedirectResponse(f"/console/transcript?c={c}#annotations", status_code=303)
 
@@ -169,8 +172,8 @@ def export_bundle(c: str, ctx: Ctx = Depends(require(Perm.BUNDLE))) -> Response:
     # reading them on the page (a running unmask grant of this session and conversation).
     grant = ctx.console.sessions.unmask_grant(ctx.session, c)
     if grant is None:
-        raise HTTPException(403, "an evidence bundle holds the unmasked personal data: unmask the transcript "
-                                 "first (a logged action with a reason), then export")
+        raise HTTPException(403, Msg("an evidence bundle holds the unmasked personal data: unmask the transcript "
+                                     "first (a logged action with a reason), then export"))
     folder = Path(tempfile.mkdtemp(prefix="bundle-", dir=ctx.console.data_dir))
     name = re.sub(r"[^A-Za-z0-9._-]", "_", c)
     try:
@@ -199,8 +202,8 @@ def access_log(ctx: Ctx = Depends(require(Perm.ACCESS_LOG)), user: str = "") -> 
             rec = evidence.get(index)
             who = rec.body.get("user") or rec.body.get("author")
             if rec.kind in ("access", "annotation") and (not user or who == user):
-                rows.append({"ts": rec.ts, "kind": rec.kind, "user": who,
-                             "role": rec.body.get("role"), "what": rec.body.get("purpose") or rec.body.get("label"),
+                rows.append({"ts": rec.ts, "kind": rec.kind, "user": who, "role": rec.body.get("role"),
+                             "via": rec.body.get("via"), "what": rec.body.get("purpose") or rec.body.get("label"),
                              "reason": Masker.everything().text(rec.body.get("reason") or ""),
                              "conversation": rec.conversation_id, "index": rec.index})
                 if len(rows) >= 500:

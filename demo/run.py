@@ -42,10 +42,11 @@ SEGMENT_MIX: dict[str, tuple[float, int]] = {
     "malicious": (0.18, 580), "cash_flow": (0.35, 210), "dispute": (0.12, 300), "forgot": (0.05, 150),
     "legacy": (0.20, 1200), "new_business": (0.10, 3500),
 }
-FIRST = ["Wei", "Fang", "Min", "Jing", "Lei", "Yan", "Hui", "Jun", "Ling", "Tao", "Xiu", "Qiang", "Mei", "Bo"]
-LAST = ["Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Huang", "Zhao", "Wu", "Zhou", "Xu", "Sun", "Ma", "Zhu"]
 HEADER = ("account_id,name,phone,amount,due_date,currency,id_last4,birth_date,segment,timezone,pack,line_type,"
-          "consent_ai_voice,consent_sms,branch")
+          "consent_ai_voice,consent_sms,branch,language")
+# The bulk's names, written as a Chinese operator's records hold them (the cn pack speaks to them in Mandarin).
+SURNAMES_ZH = "王李张刘陈杨黄赵吴周徐孙马朱"
+GIVEN_ZH = ["伟", "芳", "敏", "静", "磊", "艳", "慧", "军", "玲", "涛", "秀英", "强", "梅", "波"]
 BRANCHES = ("城关营业部", "北关营业部", "农村营业部")  # business offices, as seed 003's branch reports them
 AUTH_TOKEN = "demo-auth-token-" + "d" * 16
 ACCOUNT_SID = "AC" + "d" * 32
@@ -60,6 +61,7 @@ class Persona:
     segment: str
     amount: str
     texts: tuple[str, ...]  # what the subscriber texts, one message per turn
+    language: str = "en"  # the conversation's language (cn accounts default to Mandarin; these chose English)
 
 
 PERSONAS: tuple[Persona, ...] = (
@@ -75,6 +77,9 @@ PERSONAS: tuple[Persona, ...] = (
              "yes, get me a person")),
     Persona("P-WRONG", "Sun Mei", "forgot", "95.00", ("you have the wrong number, I don't know who that is",)),
     Persona("P-STOP", "Ma Tao", "cash_flow", "210.00", ("STOP",)),
+    # Mandarin subscribers, as most of a Chinese operator's are
+    Persona("P-ZH-PROMISE", "王芳", "cash_flow", "210.00", ("你好", "四四七二", "我下周五还", "对"), "zh"),
+    Persona("P-ZH-GRIEF", "刘建国", "legacy", "380.00", ("你好，机主是我父亲，他上个月去世了",), "zh"),
 )
 CALL_PERSONA = Persona("P-CALL", "Xu Ling", "cash_flow", "260.00", ())  # promises Friday on a SIP call
 
@@ -103,9 +108,10 @@ def daytime_zone(now: dt.datetime | None = None) -> str:
 
 
 def _row(account_id: str, name: str, phone: str, amount: str, due: dt.date, born: str, segment: str,
-         zone: str, consent_sms: bool = True, branch: str = BRANCHES[0]) -> str:
+         zone: str, consent_sms: bool = True, branch: str = BRANCHES[0], language: str = "") -> str:
+    """A cn-pack row; an empty language leaves it to the pack (Mandarin)."""
     return (f"{account_id},{name},{phone},{amount},{due.isoformat()},CNY,{ID_LAST4},{born},{segment},{zone},cn,"
-            f"mobile,true,{'true' if consent_sms else 'false'},{branch}")
+            f"mobile,true,{'true' if consent_sms else 'false'},{branch},{language}")
 
 
 def segment_counts(n: int) -> dict[str, int]:
@@ -130,7 +136,7 @@ def generate_accounts(path: Path, n: int, zone: str, seed: int) -> dict[str, int
         amount = f"{max(20.0, rng.uniform(0.4, 1.6) * average):.2f}"
         overdue = rng.randint(800, 1400) if segment == "legacy" else rng.randint(16, 120)
         born = f"{rng.randint(1945, 2003)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
-        name = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+        name = f"{rng.choice(SURNAMES_ZH)}{rng.choice(GIVEN_ZH)}"
         phone = f"+86138{10_000_000 + i:08d}"
         lines.append(_row(f"D-{i:05d}", name, phone, amount, today - dt.timedelta(days=overdue), born, segment,
                           zone, branch=rng.choice(BRANCHES)))
@@ -162,7 +168,7 @@ def write_personas(path: Path, zone: str) -> None:
     lines = [HEADER]
     for i, p in enumerate((*PERSONAS, CALL_PERSONA)):
         lines.append(_row(p.account_id, p.name, f"+86139{20_000_000 + i:08d}", p.amount,
-                          today - dt.timedelta(days=40), "1985-04-12", p.segment, zone))
+                          today - dt.timedelta(days=40), "1985-04-12", p.segment, zone, language=p.language))
     path.write_text("\n".join(lines) + "\n")
 
 

@@ -1,4 +1,5 @@
-"""The one place that builds the clients services share: Redis, the evidence inbox, the account store, Rasa, the gate.
+"""The one place that builds the clients services share: Redis, the evidence inbox, the account store, Rasa, the gate,
+the outbound SMS sender.
 
 What a missing `REDIS_URL` means is decided here, once: `duebot serve` always hands its children the URL of the
 Redis it runs (embedded or external), so a service it starts never gets here without one. Any other process
@@ -17,6 +18,7 @@ from duebot.settings import RedisAddress, SettingsError, load_settings
 if TYPE_CHECKING:
     from duebot.accounts.store import AccountStore
     from duebot.channels.rasa_client import RasaRouter
+    from duebot.channels.sms.sender import SmsSender
     from duebot.evidence.inbox import EvidenceInbox
     from duebot.policies.reserve import GatesByPack
     from duebot.settings import Settings
@@ -75,3 +77,30 @@ def gates(client: redis.Redis | None = None) -> GatesByPack:
 
     client = client if client is not None else redis_client()
     return GatesByPack(client, InboxAuditSink(evidence_inbox(client)))
+
+
+def sms_configured(settings: Settings | None = None) -> str | None:
+    """None when outbound Twilio SMS can be sent; else what is missing, naming the variables."""
+    settings = settings or load_settings()
+    missing = []
+    if not settings.twilio.auth_token.get_secret_value():
+        missing.append("TWILIO_AUTH_TOKEN")
+    if not (settings.twilio.from_number or settings.twilio.messaging_service_sid):
+        missing.append("TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID")
+    return f"no SMS carrier configured (set {' and '.join(missing)})" if missing else None
+
+
+def sms_sender(settings: Settings | None = None, client: redis.Redis | None = None,
+               store: AccountStore | None = None) -> SmsSender | None:
+    """The outbound SMS sender (rate limit, the gate of the account's pack, Twilio, evidence), built from the
+    settings' `twilio` and `sms` groups; None when Twilio SMS is not configured (`sms_configured` says why)."""
+    settings = settings or load_settings()
+    if sms_configured(settings) is not None:
+        return None
+    from duebot.channels.sms.config import SmsSettings
+    from duebot.channels.sms.sender import SmsSender, twilio_client
+
+    sms = SmsSettings.from_settings(settings)
+    client = client if client is not None else redis_client(settings)
+    return SmsSender(sms, gates(client), store if store is not None else account_store(settings),
+                     twilio_client(sms), client, evidence_inbox(client))

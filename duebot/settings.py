@@ -264,6 +264,29 @@ class ChatSettings(Group):
     rate_per_minute: int = env("DUEBOT_CHAT_RATE_PER_MINUTE", 30, "Chat messages per conversation per minute.")
 
 
+class PaymentSettings(Group):
+    """Payment links (payments/links.py): where a link points. The link's lifetime is the strategy's
+    `payment_link.ttl_hours`; the link is texted to the account's own number (Twilio, group `twilio`)."""
+
+    link_base_url: str | None = env("DUEBOT_PAYMENT_LINK_BASE_URL", None,
+                                    "The payment page a link opens; the signed token is added as `?t=…`. Default: "
+                                    "DUEBOT_PUBLIC_URL + `/pay` (duebot's web service, which serves no payment page "
+                                    "yet): set your payment provider's hosted page, which reads the token and confirms "
+                                    "through `POST /payments/webhook`.")
+
+    @field_validator("link_base_url")
+    @classmethod
+    def _page(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError("expected an http(s):// URL")
+        if parsed.query or parsed.fragment:
+            raise ValueError("no ?query or #fragment: the link adds ?t=<token> itself")
+        return value.rstrip("/")
+
+
 class VerificationSettings(Group):
     """The identity check before anything about a debt is said (bot/actions/verification.py). Failed checks are
     counted per account in Redis, across every conversation and channel; how many are allowed is the strategy's
@@ -341,6 +364,9 @@ class VoiceSettings(Group):
     vosk_model: Path | None = env("DUEBOT_VOSK_MODEL", None, "An unpacked Vosk model folder (else Whisper tiny.en).")
     whisper_model: Path | None = env("DUEBOT_WHISPER_MODEL", None, "A faster-whisper model folder.")
     piper_voice: Path | None = env("DUEBOT_PIPER_VOICE", None, "A Piper voice .onnx (else en_US-joe-medium).")
+    espeak_fallback_zh: bool = env("DUEBOT_ESPEAK_FALLBACK_ZH", False,
+                                   "Mandarin calls without a Piper voice speak with espeak-ng (cmn-latn-pinyin), a "
+                                   "last resort: no registry package ships a Piper Mandarin voice (docs/voice.md).")
     vosk_model_zh: Path | None = env("DUEBOT_VOSK_MODEL_ZH", None, "The Mandarin Vosk model folder.")
     whisper_model_zh: Path | None = env("DUEBOT_WHISPER_MODEL_ZH", None, "A Mandarin faster-whisper model folder.")
     piper_voice_zh: Path | None = env("DUEBOT_PIPER_VOICE_ZH", None, "The Mandarin Piper voice .onnx.")
@@ -621,6 +647,7 @@ class Settings(StackSettings):
     twilio: TwilioSettings = Field(default_factory=TwilioSettings)
     sms: SmsSettingsGroup = Field(default_factory=SmsSettingsGroup)
     chat: ChatSettings = Field(default_factory=ChatSettings)
+    payments: PaymentSettings = Field(default_factory=PaymentSettings)
     verification: VerificationSettings = Field(default_factory=VerificationSettings)
     secrets: SecretsSettings = Field(default_factory=SecretsSettings)
     voice: VoiceSettings = Field(default_factory=VoiceSettings)
@@ -632,6 +659,11 @@ class Settings(StackSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     risk: RiskSettings = Field(default_factory=RiskSettings)
     kpi: KpiSettings = Field(default_factory=KpiSettings)
+
+    @property
+    def payment_link_base_url(self) -> str:
+        """The page payment links open: DUEBOT_PAYMENT_LINK_BASE_URL, else duebot's own public URL + /pay."""
+        return self.payments.link_base_url or f"{self.public_url}/pay"
 
     def changed(self, **values: Any) -> Settings:
         """A copy with some values replaced, named by their variables (e.g. `DUEBOT_DATA_DIR=...`, `REDIS_URL=None`):

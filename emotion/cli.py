@@ -33,7 +33,8 @@ def serve(
 
 @app.command()
 def train(force: Annotated[bool, typer.Option(help="Retrain even if nothing changed.")] = False) -> None:
-    """Train the head on nlu_data/emotion/ when its data, code or encoder changed (`duebot train` does this too)."""
+    """Train the English head and the Chinese model on nlu_data/emotion/ when their data, code or encoders changed
+    (`duebot train` does this too)."""
     from duebot.emotion.store import train as train_head
 
     path, trained = train_head(load_settings(), force=force)
@@ -45,19 +46,25 @@ def eval_emotion(
                                        exists=True, dir_okay=False)],
     report: Annotated[Path, typer.Option(help="Where to write the JSON report")],
 ) -> None:
-    """Score the current emotion head on DATA: macro-F1 and per class, next to the VADER lexicon baseline."""
+    """Score the current emotion model on DATA: macro-F1 and per class, next to a lexicon baseline (VADER for an
+    English file; a word list for a `language: zh` file)."""
     from duebot.emotion.evaluate import evaluate
     from duebot.emotion.store import load_model
 
     summary = evaluate(load_model(load_settings()), data)
     report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(json.dumps(summary, indent=2))
-    model, base = summary["model"], summary["baseline_vader_lexicon"]
-    console.print(f"{summary['examples']} lines from {data}")
-    console.print(f"{'':<22}{'macro-F1':>9}{'accuracy':>10}  " + "  ".join(f"{c:>10}" for c in model["per_class"]))
-    for name, figures in (("MiniLM + head", model), ("VADER + lexicon", base)):
+    report.write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
+    model, base = summary["model"], summary[summary["baseline"]["key"]]
+    routed = ", ".join(f"{n} {lang}" for lang, n in summary["routed"].items() if n)
+    console.print(f"{summary['examples']} lines from {data} (language {summary['language']}; scored by: {routed})",
+                  markup=False, soft_wrap=True)
+    width = max(22, len(summary["model_name"]) + 2)
+    console.print(f"{'':<{width}}{'macro-F1':>9}{'accuracy':>10}  " + "  ".join(f"{c:>10}" for c in model["per_class"]),
+                  soft_wrap=True)
+    for name, figures in ((summary["model_name"], model), (summary["baseline"]["name"], base)):
         per_class = "  ".join(f"{c['f1']:>10.3f}" for c in figures["per_class"].values())
-        console.print(f"{name:<22}{figures['macro_f1']:>9.3f}{figures['accuracy']:>10.3f}  {per_class}")
+        console.print(f"{name:<{width}}{figures['macro_f1']:>9.3f}{figures['accuracy']:>10.3f}  {per_class}",
+                      markup=False, soft_wrap=True)
     legal = summary["legal_threat"]
     console.print(f"legal threat: precision {legal['precision']:.3f} recall {legal['recall']:.3f} "
                   f"(support {legal['support']}) → {report}")

@@ -19,7 +19,7 @@ class Example:
 
 def load(path: Path) -> list[Example]:
     """Lines under each label key, plus `legal_threat: {label: [...]}` lines (legal threats of that label)."""
-    data = yaml.safe_load(path.read_text()) or {}
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     examples: list[Example] = []
     for label in LABELS:
         examples += [Example(str(text).strip(), label) for text in data.get(label) or []]
@@ -38,5 +38,13 @@ def load(path: Path) -> list[Example]:
     return examples
 
 
-def load_dir(directory: Path) -> list[Example]:
-    return [example for path in sorted(directory.glob("*.yml")) for example in load(path)]
+def language_of(path: Path) -> str:
+    """The file's `language:` key (en, zh); a file without one is English, as every file was before issue 21."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return str(data.get("language") or "en")
+
+
+def load_dir(directory: Path, language: str | None = None) -> list[Example]:
+    """Every file's lines, or only those of the files in LANGUAGE."""
+    return [example for path in sorted(directory.glob("*.yml"))
+            if language is None or language_of(path) == language for example in load(path)]

@@ -1,22 +1,16 @@
-"""Legal-threat phrases: a closed vocabulary, so a pattern list backs up the trained legal head's recall."""
+"""Legal threats by phrase: a closed vocabulary, so a pattern list backs up the trained legal heads' recall.
+
+The phrases are the `legal` signal of policies/vulnerability.yml (English and Chinese), the same list the
+conversation guard reads, so the emotion service and the guard never disagree about what a legal threat is. A
+Chinese line is also tried with its traditional characters folded to simplified (律師 → 律师, 起訴 → 起诉), as the
+list is written in simplified characters.
+"""
 
 from __future__ import annotations
 
-import re
-
-# Threats of legal or regulatory action, and notices that a lawyer now represents the subscriber (a collector
-# must then talk to the lawyer, not the subscriber).
-_PATTERNS = [
-    r"\b(my|a|our) (lawyer|attorney|solicitor|legal (team|representative|counsel))\b",
-    r"\b(sue|suing|sued|lawsuit|legal action|small claims)\b",
-    r"\b(see|take|drag|taking) (you|u|your \w+)( \w+)? (to|in|through) (the )?courts?\b",
-    r"\b(report|reporting|reported|complain\w*|complaint) (\w+ ){0,4}(to|with) (the )?"
-    r"(regulator|ombudsman|fcc|ftc|cfpb|ofcom|attorney general|trading standards|bbb|better business bureau)\b",
-    r"\b(regulator|ombudsman|fcc|ftc|cfpb|ofcom|trading standards)\b.*\b(report|complain|complaint|filed|lodged)",
-    r"\bin front of a judge\b",
-]
-_REGEX = re.compile("|".join(f"(?:{p})" for p in _PATTERNS), re.IGNORECASE)
+from duebot.policies.vulnerability import Signal, has
+from duebot.zh_text import fold, is_chinese
 
 
 def mentions_legal_threat(text: str) -> bool:
-    return _REGEX.search(text) is not None
+    return has(text, Signal.LEGAL) or (is_chinese(text) and has(fold(text), Signal.LEGAL))

@@ -1,4 +1,6 @@
-"""The emotion service: POST /emotion {"text": ...} → label, scores, negative, legal_threat (loopback HTTP)."""
+"""The emotion service: POST /emotion {"text": ...} → label, scores, negative, legal_threat (loopback HTTP).
+
+English and Chinese lines alike: a line with a Han character is scored by the Chinese model (see model.py)."""
 
 from __future__ import annotations
 
@@ -18,12 +20,14 @@ class EmotionRequest(BaseModel):
 
 def create_app(model: EmotionModel | None = None) -> FastAPI:
     model = model or load_model(load_settings())
-    model.predict("hello")  # warm up: the first encode pays for lazy initialisation, not the first subscriber
+    # warm up: the first encode pays for lazy initialisation, not the first subscriber (each language's model)
+    model.predict_many(["hello", "你好"])
     app = FastAPI(title="duebot emotion", docs_url=None, redoc_url=None)
 
     @app.get("/health")
     def health() -> dict[str, Any]:
-        return {"status": "ok", "encoder": model.encoder, "labels": list(model.head.labels)}
+        return {"status": "ok", "encoder": model.encoder, "labels": list(model.head.labels),
+                "zh_model": model.zh.name if model.zh is not None else None}
 
     @app.post("/emotion")
     def emotion(request: EmotionRequest) -> dict[str, Any]:

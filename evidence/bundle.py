@@ -47,11 +47,13 @@ no key: treat the bundle as the personal data it contains.
 
 
 def export_conversation(log: EvidenceLog, conversation_id: str, out: Path | str, *, user: str,
-                        purpose: str = "export") -> Path:
-    """Write the bundle; the access itself is logged first, so the bundle contains its own access record."""
+                        purpose: str = "export", role: str | None = None, via: str | None = None) -> Path:
+    """Write the bundle; the access itself is logged first, so the bundle contains its own access record (with the
+    acting role and the way in, e.g. role "cli" via "cli", when the caller names them)."""
     if not log.records_for(conversation_id):
         raise KeyError(f"no records for conversation {conversation_id}")
-    log.append("access", {"user": user, "purpose": purpose}, conversation_id=conversation_id)
+    extra = {k: v for k, v in (("role", role), ("via", via)) if v}
+    log.append("access", {"user": user, "purpose": purpose, **extra}, conversation_id=conversation_id)
     cp = log.checkpoint()
     records = [r for r in log.records_for(conversation_id) if r.index < cp.size]
     payloads: dict[str, bytes] = {}

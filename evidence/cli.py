@@ -87,8 +87,10 @@ def export(conversation_id: str, out: Path = OutOption,
     """Export one conversation as an offline-verifiable bundle (the access is itself recorded)."""
     with _open(directory) as log:
         try:
+            # the access log shows who (the --user named, else the login name) and that it came from the
+            # command line (role and way in "cli"), not from a console session with a console role
             path = export_conversation(log, conversation_id, out, user=user or getpass.getuser(),
-                                       purpose=purpose)
+                                       purpose=purpose, role="cli", via="cli")
         except KeyError as exc:
             typer.echo(f"error: {exc.args[0]}", err=True)
             raise typer.Exit(1) from exc

@@ -52,7 +52,7 @@ KINDS: dict[str, tuple[str, ...]] = {
 # Settlements, and the other things a conversation can end in or lead to (all of them QA looks at).
 OUTCOME_TYPES = ("promise", "plan", "dispute", "opt_out", "payment", "payment_link", "partial", "handoff",
                  "callback", "wrong_number", "third_party", "complaint", "hardship", "human_review", "legal_track",
-                 "identity_verified", "verification_failed", "disclosure")
+                 "identity_verified", "verification_failed", "disclosure", "legal_threat")
 SPEAKERS = ("bot", "debtor", "agent", "system")
 # Kinds that describe something said or done in a conversation and therefore need its id.
 NEEDS_CONVERSATION = {"turn", "outcome", "three_elements", "erasure", "legal_hold", "legal_hold_release",

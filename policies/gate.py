@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 # The Literal types drive the fast (msgspec) validator; the tuples, derived from them, the reference one.
 Channel = Literal["voice", "sms"]
 HistoryChannel = Literal["voice", "sms", "app"]  # an app push counts as the written first contact in cn
-Purpose = Literal["collection", "reminder", "reply"]
+Purpose = Literal["collection", "reminder", "reply", "transactional"]  # policies/rules.py: ALL_PURPOSES
 LineType = Literal["mobile", "landline", "unknown"]
 Outcome = Literal["no_answer", "voicemail", "answered", "conversation", "failed", "delivered"]
 CHANNELS: tuple[str, ...] = get_args(Channel)

@@ -9,11 +9,12 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
 from duebot.policies.rules import REGISTRY, Rule
-from duebot.settings import ENCRYPTION_ALGORITHMS
+from duebot.settings import ENCRYPTION_ALGORITHMS, LANGUAGES, load_settings
 
 PACK_DIR = Path(__file__).resolve().parent / "packs"
 BUILTIN = ("cn", "us")
@@ -25,6 +26,31 @@ _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 class PackError(ValueError):
     """Unknown or invalid pack: the gate fails closed with UNKNOWN_PACK."""
+
+
+ADDRESS_FORMS = ("full_name", "first_name")
+# What a collection conversation must say, as the evidence assessment knows it (evidence/three_elements.py).
+SCRIPT_ELEMENTS = ("identity_confirmed", "amount", "deadline", "consequence", "collector_notice")
+DEFAULT_SCRIPT = ("identity_confirmed", "amount", "deadline")  # the court's three (seed 000 §1.3.3)
+PROFILE_TEXTS = ("brand", "callback_number", "crisis_helpline")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Who the operator is to a pack's subscribers: defaults for imported accounts, how a person is addressed,
+    and the texts the bot says (brand, callback number, crisis helpline) per conversation language."""
+
+    language: str
+    currency: str
+    timezone: str | None
+    address: str
+    texts: Mapping[str, Mapping[str, str]]
+
+    def text(self, key: str, language: str | None) -> str:
+        """`key` in `language`, else in the pack's own language."""
+        by_language = self.texts[key]
+        return by_language.get(language or "", by_language.get(self.language, next(iter(by_language.values()))))
 
 
 @dataclass(frozen=True)
@@ -41,6 +67,8 @@ class Pack:
     sms_opt_out_notices: Mapping[str, str] = field(default_factory=dict, compare=False)  # per language
     # The cipher the account store seals this pack's accounts with (duebot/crypto.py); None: DUEBOT_ENCRYPTION.
     encryption: str | None = None
+    profile: Profile | None = None  # None in a gate-only pack: the conversation uses the default pack's
+    script_elements: tuple[str, ...] = DEFAULT_SCRIPT
 
     def notice_for(self, language: str | None) -> str | None:
         """The opt-out notice for a conversation held in `language` ("en", "zh"), else the pack's own."""
@@ -112,8 +140,38 @@ def parse_pack(doc: object, source: str = "<memory>") -> Pack:
     missing = [r for r in MANDATORY_RULES if r not in names]
     if missing:
         raise PackError(f"{source}: pack must include rules {missing}")
+    profile = _profile(doc["profile"], source) if doc.get("profile") is not None else None
+    script = doc.get("script_elements", list(DEFAULT_SCRIPT))
+    if not isinstance(script, list) or not script or any(e not in SCRIPT_ELEMENTS for e in script):
+        raise PackError(f"{source}: 'script_elements' must be a non-empty list of {', '.join(SCRIPT_ELEMENTS)}")
     return Pack(name, version, tuple(rules), region, float(retention), tuple(keywords), notice, source, doc,
-                MappingProxyType(notices), encryption=encryption)
+                MappingProxyType(notices), encryption=encryption, profile=profile, script_elements=tuple(script))
+
+
+def _profile(value: object, source: str) -> Profile:
+    where = f"{source}: profile"
+    if not isinstance(value, dict):
+        raise PackError(f"{where} must be a mapping")
+    language, currency, timezone = value.get("language"), value.get("currency"), value.get("timezone")
+    if language not in LANGUAGES:
+        raise PackError(f"{where}.language must be one of {', '.join(LANGUAGES)}, got {language!r}")
+    if not isinstance(currency, str) or not _CURRENCY.match(currency):
+        raise PackError(f"{where}.currency must be three capital letters (ISO 4217), got {currency!r}")
+    if timezone is not None:
+        try:
+            ZoneInfo(str(timezone))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise PackError(f"{where}.timezone: unknown zone {timezone!r}") from None
+    if value.get("address") not in ADDRESS_FORMS:
+        raise PackError(f"{where}.address must be one of {', '.join(ADDRESS_FORMS)}, got {value.get('address')!r}")
+    texts: dict[str, Mapping[str, str]] = {}
+    for key in PROFILE_TEXTS:
+        by_language = value.get(key)
+        if not isinstance(by_language, dict) or not by_language or not all(
+                k in LANGUAGES and isinstance(v, str) and v.strip() for k, v in by_language.items()):
+            raise PackError(f"{where}.{key} must map languages ({', '.join(LANGUAGES)}) to non-empty texts")
+        texts[key] = MappingProxyType(dict(by_language))
+    return Profile(language, currency, timezone, value["address"], MappingProxyType(texts))
 
 
 def _notices(value: object, source: str) -> tuple[str | None, dict[str, str]]:
@@ -150,3 +208,33 @@ def load_pack(name_or_path: str = DEFAULT_PACK) -> Pack:
     if name_or_path.endswith((".yml", ".yaml")) or "/" in name_or_path:
         return load_pack_file(name_or_path)
     raise PackError(f"unknown pack {name_or_path!r}: use one of {', '.join(BUILTIN)} or a path to a .yml file")
+
+
+def profile_of(name_or_path: str | None) -> Profile:
+    """The operator profile of a pack; the default pack's for an unknown pack or one without a profile."""
+    try:
+        profile = load_pack(name_or_path or DEFAULT_PACK).profile
+    except PackError:
+        profile = None
+    return profile or _required_profile(DEFAULT_PACK)
+
+
+def script_of(name: str | None) -> tuple[str, ...]:
+    """The script elements a conversation under pack `name` must contain; the court's three when unknown. By name
+    only (built-in or registered in DUEBOT_GATE_PACKS): the name comes from evidence records, never a path."""
+    registered = load_settings().api.registered_packs
+    try:
+        if name in BUILTIN:
+            return load_pack(name).script_elements
+        if name in registered:
+            return load_pack(str(registered[name])).script_elements
+    except PackError:
+        pass
+    return DEFAULT_SCRIPT
+
+
+def _required_profile(name: str) -> Profile:
+    profile = load_pack(name).profile
+    if profile is None:
+        raise PackError(f"pack {name}: the default pack needs a profile")
+    return profile

@@ -20,7 +20,13 @@ if TYPE_CHECKING:
 
 Zones = tuple[ZoneInfo, ...]
 REGISTRY: dict[str, type[Rule]] = {}
-ALL_PURPOSES = ("collection", "reminder", "reply")
+ALL_PURPOSES = ("collection", "reminder", "reply", "transactional")
+# `transactional`: a message the subscriber asked for in a conversation (the payment link). It is never a collection
+# contact: the caps, the first-contact rule and the reminder cap neither count it nor refuse it, and their packs may
+# not name it. The opt-out holds it like everything else; each pack says whether quiet hours do (QuietHours).
+COUNTED_PURPOSES = ("collection", "reminder", "reply")
+# Quiet hours may be lifted for these purposes only: a pack never drops quiet hours for collection or reminders.
+QUIET_HOURS_OPTIONAL = ("reply", "transactional")
 
 
 def register(name: str) -> Callable[[type[Rule]], type[Rule]]:
@@ -90,6 +96,11 @@ def _names(values: Iterable[str], allowed: tuple[str, ...], name: str) -> frozen
     return out
 
 
+def _counted(entry: HistoryEntry) -> bool:
+    """Whether a past contact is a collection contact at all: a transactional text never is."""
+    return entry.purpose in COUNTED_PURPOSES
+
+
 def _same_debt(entry_debt: str | None, debt: str | None) -> bool:
     # Unknown debt on either side: count it, the stricter reading.
     return entry_debt is None or debt is None or entry_debt == debt
@@ -99,18 +110,25 @@ def _same_debt(entry_debt: str | None, debt: str | None) -> bool:
 
 @register("quiet_hours")
 class QuietHours(Rule):
-    """Contact only between `start` and `end` local wall-clock time, in every candidate zone."""
+    """Contact only between `start` and `end` local wall-clock time, in every candidate zone, for the contacts of
+    `purposes` (default: all). A pack may leave out `reply` and `transactional` only (QUIET_HOURS_OPTIONAL)."""
     code = codes.QUIET_HOURS
     time_based = True
     needs_zones = True
 
-    def __init__(self, start: str = "08:00", end: str = "21:00") -> None:
+    def __init__(self, start: str = "08:00", end: str = "21:00", purposes: Iterable[str] = ALL_PURPOSES) -> None:
         self.start = _hhmm(start, "start")
         self.end = _hhmm(end, "end")
         if self.start >= self.end:
             raise ValueError("quiet_hours start must be before end")
+        self.purposes = _names(purposes, ALL_PURPOSES, "purposes")
+        if dropped := sorted(set(ALL_PURPOSES) - self.purposes - set(QUIET_HOURS_OPTIONAL)):
+            raise ValueError(f"quiet_hours must hold {', '.join(dropped)} too; only "
+                             f"{', '.join(QUIET_HOURS_OPTIONAL)} may be left out of its purposes")
 
     def check(self, req: Request, zones: Zones | None, t: float) -> float | None:
+        if req.contact.purpose not in self.purposes:
+            return None
         until = None
         for zone in zones or ():
             ordinal, sod = local_day(zone, t)
@@ -155,7 +173,7 @@ class _WindowCount(Rule):
         return out
 
     def _matching(self, req: Request) -> list[HistoryEntry]:
-        return [e for e in req.history if e.outcome not in self.uncounted and self.counts(req, e)]
+        return [e for e in req.history if e.outcome not in self.uncounted and _counted(e) and self.counts(req, e)]
 
     def check(self, req: Request, zones: Zones | None, t: float) -> float | None:
         if not self.applies(req):
@@ -184,11 +202,11 @@ class SevenInSeven(_WindowCount):
     """12 CFR 1006.14(b)(2)(i): no call about a debt once `max_calls` were placed in `window_days` days."""
     code = codes.SEVEN_IN_SEVEN
 
-    def __init__(self, max_calls: int = 7, window_days: int = 7, purposes: Iterable[str] = ALL_PURPOSES,
+    def __init__(self, max_calls: int = 7, window_days: int = 7, purposes: Iterable[str] = COUNTED_PURPOSES,
                  uncounted_outcomes: Iterable[str] = ("failed",)) -> None:
         self.cap = _positive_int(max_calls, "max_calls")
         self.days = _positive_int(window_days, "window_days")
-        self.purposes = _names(purposes, ALL_PURPOSES, "purposes")
+        self.purposes = _names(purposes, COUNTED_PURPOSES, "purposes")
         self.uncounted = frozenset(uncounted_outcomes)
 
     def applies(self, req: Request) -> bool:
@@ -229,7 +247,7 @@ class DailyCallCap(Rule):
     def __init__(self, max_calls: int = 2, purposes: Iterable[str] = ("collection",),
                  uncounted_outcomes: Iterable[str] = ("failed",)) -> None:
         self.cap = _positive_int(max_calls, "max_calls")
-        self.purposes = _names(purposes, ALL_PURPOSES, "purposes")
+        self.purposes = _names(purposes, COUNTED_PURPOSES, "purposes")
         self.uncounted = frozenset(uncounted_outcomes)
 
     def applies(self, req: Request) -> bool:
@@ -275,10 +293,10 @@ class RecentConversation(Rule):
     needs_zones = True
 
     def __init__(self, days: int = 7, outcomes: Iterable[str] = ("conversation",),
-                 purposes: Iterable[str] = ALL_PURPOSES) -> None:
+                 purposes: Iterable[str] = COUNTED_PURPOSES) -> None:
         self.days = _positive_int(days, "days")
         self.outcomes = frozenset(outcomes)
-        self.purposes = _names(purposes, ALL_PURPOSES, "purposes")
+        self.purposes = _names(purposes, COUNTED_PURPOSES, "purposes")
 
     def check(self, req: Request, zones: Zones | None, t: float) -> float | None:
         c = req.contact
@@ -286,7 +304,8 @@ class RecentConversation(Rule):
             return None
         until = None
         for e in req.history:
-            if e.channel != "voice" or e.outcome not in self.outcomes or not _same_debt(e.debt_id, c.debt_id):
+            if (e.channel != "voice" or e.outcome not in self.outcomes or not _counted(e)
+                    or not _same_debt(e.debt_id, c.debt_id)):
                 continue
             for zone in zones or ():
                 free_at = day_start(zone, local_day(zone, e.at)[0] + self.days)
@@ -324,12 +343,13 @@ class DisputeHold(Rule):
 
 @register("first_contact_sms")
 class FirstContactSms(Rule):
-    """A voice call about a debt only after a written (SMS/app) contact about it that did not fail."""
+    """A voice call about a debt only after a written (SMS/app) contact about it that did not fail; a transactional
+    text (a payment link the subscriber asked for) is not that contact."""
     code = codes.FIRST_CONTACT_MUST_BE_SMS
 
     def __init__(self, purposes: Iterable[str] = ("collection", "reminder"),
                  written_channels: Iterable[str] = ("sms", "app")) -> None:
-        self.purposes = _names(purposes, ALL_PURPOSES, "purposes")
+        self.purposes = _names(purposes, COUNTED_PURPOSES, "purposes")
         self.written = frozenset(written_channels)
 
     def check(self, req: Request, zones: Zones | None, t: float) -> float | None:
@@ -337,7 +357,7 @@ class FirstContactSms(Rule):
         if c.channel != "voice" or c.purpose not in self.purposes:
             return None
         for e in req.history:
-            if (e.channel in self.written and e.at <= t and e.outcome != "failed"
+            if (e.channel in self.written and e.at <= t and e.outcome != "failed" and _counted(e)
                     and _same_debt(e.debt_id, c.debt_id)):
                 return None
         return math.inf

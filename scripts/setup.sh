@@ -9,7 +9,7 @@ stamp() { cat "$@" | sha256sum | cut -c1-16; }
 quiet_pip() { "$@" 2>&1 | grep -v -e "Location 'file:" -e "DEPRECATION" || true; test "${PIPESTATUS[0]}" -eq 0; }
 
 # --- system packages --------------------------------------------------------------------------------
-APT_PACKAGES=(redis-server kamailio baresip-core flite espeak-ng sox sip-tester chromium chromium-driver)
+APT_PACKAGES=(redis-server kamailio baresip-core flite espeak-ng sox sip-tester chromium chromium-driver fonts-noto-cjk)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

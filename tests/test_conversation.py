@@ -21,7 +21,9 @@ from duebot.policies.gate import decide
 from duebot.settings import load_settings
 from tests.served import Chat, Served, served_fixture
 
-served = served_fixture(env={"DUEBOT_EVIDENCE_ASSESS_AFTER": "2"})
+# No SMS carrier, whatever the developer's shell holds: the bot must say a payment link was not texted.
+NO_CARRIER = {"TWILIO_AUTH_TOKEN": "", "TWILIO_FROM_NUMBER": "", "TWILIO_MESSAGING_SERVICE_SID": ""}
+served = served_fixture(env={"DUEBOT_EVIDENCE_ASSESS_AFTER": "2", **NO_CARRIER})
 
 
 @pytest.fixture(scope="module")
@@ -53,13 +55,16 @@ def test_right_party_verifies_then_hears_the_three_elements(served):
     assert "How would you like to proceed" in disclosure
 
 
-def test_pay_now_sends_a_signed_link(served, store):
+def test_pay_now_makes_a_signed_link_and_says_honestly_it_could_not_be_texted(served, store):
+    """This stack has no SMS carrier (no TWILIO_*): the bot must not claim a text it did not send. The texted link
+    itself: tests/test_payment_link_sent.py (the SmsSender against the Twilio fake)."""
     chat = Chat(served, "A-1")
     chat.verified()
     reply = chat("send me the link, I'll pay it now")
-    assert "secure payment link for $230.50" in reply and "ending in 0101" in reply, chat.transcript
+    assert "couldn't send the payment link by text" in reply and "sent" not in reply, chat.transcript
     links = [e for e in store.events("A-1") if e.kind == "payment_link" and e.conversation_id == chat.sender]
     assert links and "?t=" in links[0].detail["url"] and "Jane" not in links[0].detail["url"]
+    assert links[0].detail["sent"] == "false" and links[0].detail["reason"] == "NO_SMS_CARRIER"
 
 
 def test_promise_to_pay_is_read_back_and_recorded(served, store):
@@ -105,7 +110,7 @@ def test_partial_payment_now_and_the_rest_by_a_date(served, store):
     assert "remaining $180.50" in chat("fifty dollars")
     confirm = chat("the 15th")
     assert "So you'll pay $50.00 today" in confirm and "remaining $180.50" in confirm, chat.transcript
-    assert "I've sent a link for $50.00" in chat("yes")
+    assert "couldn't send the link for $50.00" in chat("yes")  # no SMS carrier in this stack: said so
     rest = [p for p in store.promises("A-1") if p.conversation_id == chat.sender][0]
     assert rest.kind == "partial_rest" and rest.amount == Decimal("180.50") and rest.due_date.day == 15
 

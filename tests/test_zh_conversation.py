@@ -60,7 +60,8 @@ class Stack:
         return said
 
 
-served = served_fixture(languages=("en", "zh"), env={"DUEBOT_EVIDENCE_ASSESS_AFTER": "2"},
+served = served_fixture(languages=("en", "zh"), env={"DUEBOT_EVIDENCE_ASSESS_AFTER": "2", "TWILIO_AUTH_TOKEN": "",
+                                                     "TWILIO_FROM_NUMBER": "", "TWILIO_MESSAGING_SERVICE_SID": ""},
                         accounts=_import_zh_accounts)
 
 
@@ -193,7 +194,8 @@ def test_partial_payment_half_now_the_rest_at_the_end_of_the_month(stack: Stack)
     today = _today()
     month_end = (today.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
     assert f"剩余的105.00元在{ZH.day(month_end)}前缴清" in chat("月底"), chat.transcript
-    assert "105.00元的缴费链接已发送" in chat("是的"), chat.transcript
+    # the stack's action server has no SMS carrier (no TWILIO_*): the rest is recorded, the link said not sent
+    assert "105.00元的缴费链接暂时没能通过短信发送" in chat("是的"), chat.transcript
 
 
 def test_dispute_then_opt_out_in_chinese(stack: Stack) -> None:

@@ -64,7 +64,7 @@ def test_the_chinese_disclosure_carries_the_three_elements() -> None:
     """The cn pack's script elements, found by the evidence log's own text patterns too (not only the tags)."""
     zh = load_locale("zh")
     template = next(v for v in DOMAIN["responses"]["utter_disclosure"] if v.get("condition"))["text"]
-    said = template.format(first_name="王芳", collector_notice="", operator="您的电信运营商",
+    said = template.format(name="王芳", collector_notice="", operator="您的电信运营商",
                            amount=zh.money(Decimal("210"), "CNY"), deadline=zh.day(dt.date(2026, 12, 8)))
     assert _IDENTITY.search(said) and _AMOUNT.search(said).group(0) == "210.00元"
     assert _DEADLINE.search(said).group(0) == "12月8日"
@@ -83,12 +83,13 @@ def test_values_are_written_per_language() -> None:
     parts = [(friday, "70.00元"), (dt.date(2026, 12, 27), "70.00元")]
     assert zh.schedule(parts) == "11月27日（星期五）支付70.00元；12月27日（星期日）支付70.00元"
     assert en.schedule([(friday, "$70.00")]) == "$70.00 on Friday 27 November"
-    strategy = {"operator": "your telephone operator", "callback_number": "+1 800", "localized": {}}
-    assert zh.strategy_value(strategy, "operator") == "您的电信运营商"
-    assert en.strategy_value(strategy, "operator") == "your telephone operator"
-    strategy["localized"] = {"zh": {"operator": "某某电信"}}
-    assert zh.strategy_value(strategy, "operator") == "某某电信"
-    assert zh.strategy_value(strategy, "callback_number") == "+1 800"
+    strategy = {"collector_notice": {"us": "This is a communication from a debt collector. "}, "deadline_days": 14,
+                "localized": {}}
+    assert zh.strategy_value(strategy, "collector_notice")["us"] == "本信息来自债务催收方。"
+    assert en.strategy_value(strategy, "collector_notice")["us"].startswith("This is a communication")
+    strategy["localized"] = {"zh": {"collector_notice": {"us": "某某"}}}
+    assert zh.strategy_value(strategy, "collector_notice") == {"us": "某某"}
+    assert zh.strategy_value(strategy, "deadline_days") == 14
     with pytest.raises(ValueError, match="unknown language"):
         load_locale("fr")
 

@@ -1,4 +1,5 @@
-"""Speech recognition behind one interface: Vosk (streaming) or faster-whisper (offline English default).
+"""Speech recognition behind one interface: Vosk (streaming) or faster-whisper (offline English default; any
+language with a multilingual model).
 
 An engine is loaded once per process and shared by all calls; each utterance gets a `Recognizer` stream.
 Engines are CPU-bound and blocking: the call session runs them in worker threads.
@@ -35,8 +36,22 @@ class AsrEngine(Protocol):
         """A recognizer for one utterance; `grammar` restricts (Vosk) or biases (Whisper) what it hears."""
 
 
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# A Chinese character is a word of its own (Chinese is written without spaces); other words are runs of letters.
+_WORD = re.compile(rf"[{_HAN}]|(?:(?![{_HAN}])[\w'$])+")
+# What Whisper is told before the caller's audio, per language (faster-whisper's `initial_prompt`): multilingual
+# Whisper writes Mandarin in traditional or simplified characters as the audio happens to suggest; a prompt in
+# simplified characters keeps it to simplified, which the zh dialogue model is trained on.
+PRIMING = {"zh": "以下是普通话的句子。"}
+_LIST_SEPARATOR = {"zh": "，"}
+# Words (for Chinese: characters) a second that nobody exceeds: more means a looping decode.
+_MAX_RATE = {"zh": 8.0}
+# Decoder tokens a second of speech may need (~3 English words a second; a Chinese character is 1-2 tokens).
+_TOKENS_PER_SECOND = {"zh": 14}
+
+
 def _words(text: str) -> tuple[str, ...]:
-    return tuple(re.findall(r"[\w'$]+", text.lower()))
+    return tuple(_WORD.findall(text.lower()))
 
 
 class WhisperEngine:
@@ -55,7 +70,7 @@ class WhisperEngine:
     FULL_WINDOW = 3000  # feature frames (10 ms each) the model was trained on
 
     def __init__(self, model_dir: str | Path | None = None, cpu_threads: int = 1, workers: int = 1,
-                 min_window: int = 1500) -> None:
+                 min_window: int = 1500, language: str = "en", priming: str | None = None) -> None:
         from faster_whisper import WhisperModel
         from faster_whisper.tokenizer import Tokenizer
 
@@ -67,8 +82,13 @@ class WhisperEngine:
         # cpu_threads=1, num_workers=N: several calls decode in parallel instead of fighting over threads.
         self.whisper = WhisperModel(str(self.model_dir), device="cpu", compute_type="int8",
                                     cpu_threads=cpu_threads, num_workers=workers)
+        if language != "en" and not self.whisper.model.is_multilingual:
+            raise ValueError(f"{self.model_dir}: an English-only Whisper model cannot transcribe {language!r}; "
+                             "use a multilingual one (docs/voice.md, 'Mandarin')")
+        self.language = language
         self.tokenizer = Tokenizer(self.whisper.hf_tokenizer, self.whisper.model.is_multilingual,
-                                   task="transcribe", language="en")
+                                   task="transcribe", language=language)
+        self.priming = PRIMING.get(language, "") if priming is None else priming
         self.min_window = min(max(min_window, 100), self.FULL_WINDOW)
         self.fallbacks = 0  # decodes redone in the full window (a figure for the benchmarks)
 
@@ -82,7 +102,7 @@ class WhisperEngine:
         frames = math.ceil(audio.size / 160)
         window = min(self.FULL_WINDOW, max(self.min_window, frames + 100))
         text, logprob, no_speech = self._decode(audio, window, grammar)
-        if window < self.FULL_WINDOW and _looks_hallucinated(text, audio.size / 16000):
+        if window < self.FULL_WINDOW and _looks_hallucinated(text, audio.size / 16000, self.language):
             self.fallbacks += 1
             text, logprob, no_speech = self._decode(audio, self.FULL_WINDOW, grammar)
         if not text or no_speech >= 0.8:
@@ -99,9 +119,14 @@ class WhisperEngine:
         features = self.whisper.feature_extractor(padded)[:, :window]
         encoded = self.whisper.model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None])))
         prompt = list(self.tokenizer.sot_sequence) + [self.tokenizer.no_timestamps]
+        previous = self.priming
         if grammar:  # the expected words bias the decoder, as Whisper's initial prompt does
-            prompt = [self.tokenizer.sot_prev, *self.tokenizer.encode(" " + ", ".join(grammar))[-200:], *prompt]
-        max_tokens = min(220, 12 + math.ceil(8 * audio.size / 16000))  # ~3 words a second leaves room
+            previous += _LIST_SEPARATOR.get(self.language, ", ").join(grammar)
+        if previous:
+            space = "" if self.language in _LIST_SEPARATOR else " "
+            prompt = [self.tokenizer.sot_prev, *self.tokenizer.encode(space + previous)[-200:], *prompt]
+        rate = _TOKENS_PER_SECOND.get(self.language, 8)
+        max_tokens = min(220, 12 + math.ceil(rate * audio.size / 16000))
         result = self.whisper.model.generate(
             encoded, [prompt], beam_size=1, max_length=max_tokens, return_scores=True, return_no_speech_prob=True,
             suppress_blank=True, suppress_tokens=[-1])[0]
@@ -112,10 +137,10 @@ class WhisperEngine:
         return text, logprob, result.no_speech_prob
 
 
-def _looks_hallucinated(text: str, seconds: float) -> bool:
+def _looks_hallucinated(text: str, seconds: float, language: str = "en") -> bool:
     """Repetition loops and runaway output are how a short encoder window fails."""
     words = _words(text)
-    if len(words) > 4 + 5 * seconds:  # faster than anyone speaks
+    if len(words) > 4 + _MAX_RATE.get(language, 5.0) * seconds:  # faster than anyone speaks
         return True
     data = text.encode()
     return len(data) > 24 and len(data) / len(zlib.compress(data)) > 2.4  # Whisper's own repetition threshold
@@ -184,8 +209,9 @@ class VoskRecognizer:
 
 
 def load_engine(vosk_model: str | Path | None = None, whisper_model: str | Path | None = None,
-                workers: int = 1) -> AsrEngine:
-    """Vosk whenever a Vosk model path is configured (production default), else the packaged Whisper."""
+                workers: int = 1, language: str = "en") -> AsrEngine:
+    """Vosk whenever a Vosk model path is configured (production default), else Whisper: the packaged tiny.en for
+    English, a multilingual model (`whisper_model`) for other languages."""
     if vosk_model:
         return VoskEngine(vosk_model)
-    return WhisperEngine(whisper_model, workers=workers)
+    return WhisperEngine(whisper_model, workers=workers, language=language)

@@ -2,10 +2,11 @@
 
 English has packaged defaults (Whisper tiny.en, Piper en_US-joe-medium). No registry ships a Chinese Vosk
 model or Chinese Piper voice, so Mandarin calls need both configured (docs/voice.md, "Chinese voice models"):
-DUEBOT_VOSK_MODEL_ZH (an unpacked Vosk model directory, e.g. vosk-model-small-cn-0.22) and DUEBOT_PIPER_VOICE_ZH
-(a Piper .onnx with its .onnx.json, e.g. zh_CN-huayan-medium). A missing directory, a model at a sample rate
-telephone audio cannot use, or a model or voice of another language is refused with a message naming the
-variable, the path and what to do.
+a recogniser, DUEBOT_VOSK_MODEL_ZH (an unpacked Vosk model directory, e.g. vosk-model-small-cn-0.22) or else
+DUEBOT_WHISPER_MODEL_ZH (a multilingual faster-whisper model folder), and a voice, DUEBOT_PIPER_VOICE_ZH (a Piper
+.onnx with its .onnx.json, e.g. zh_CN-huayan-medium) or, only when asked for, espeak-ng's Mandarin voice. A
+missing directory, a model at a sample rate telephone audio cannot use, or a model or voice of another language
+is refused with a message naming the variable, the path and what to do.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from duebot.settings import LANGUAGES, VoiceSettings, language_of_tag, load_settings
 
 TELEPHONE_RATE = 8000
+WHISPER_ENGLISH_VOCABULARY = 51864  # tokens of an English-only Whisper (*.en); multilingual ones have more
 VOSK_RATES = (8000, 16000)  # Kaldi models for speech are trained at one of these; telephone audio is upsampled
 DOCS = "see docs/voice.md, section 'Chinese voice models'"
 # What a Vosk model's README or folder name says about its language (Vosk models carry no language field).
@@ -39,33 +41,63 @@ class VoiceModels:
     language: str
     vosk_model: Path | None  # None: Whisper (English only)
     whisper_model: Path | None  # None with no Vosk model: the packaged Whisper tiny.en
-    piper_voice: Path | None  # None: the packaged en_US-joe-medium
+    piper_voice: Path | None  # None: the packaged en_US-joe-medium (or espeak-ng, see `tts`)
     vosk_rate: int | None = None
     piper_rate: int | None = None
+    tts: str = "piper"  # or "espeak-ng": the last-resort voice, when no Piper voice of the language is configured
 
 
-def voice_models(language: str | None = None, voice: VoiceSettings | None = None) -> VoiceModels:
-    """The checked models for `language` (default DUEBOT_VOICE_LANGUAGE, else en), from the settings tree."""
+def voice_models(language: str | None = None, voice: VoiceSettings | None = None,
+                 espeak_fallback: bool = False) -> VoiceModels:
+    """The checked models for `language` (default DUEBOT_VOICE_LANGUAGE, else en), from the settings tree.
+    `espeak_fallback`: a language without a configured Piper voice speaks with espeak-ng instead of refusing."""
     voice = voice or load_settings().voice
     language = language or voice.language
     if language not in LANGUAGES:
         raise VoiceConfigError(f"voice language {language!r}: expected one of {', '.join(LANGUAGES)}")
     named = voice.model_variables(language)
     (vosk_var, vosk), (whisper_var, whisper), (piper_var, piper) = named["vosk"], named["whisper"], named["piper"]
+    tts = "piper"
     if language != "en":
-        # Whisper tiny.en and the packaged Piper voice are English: nothing to fall back to.
-        if vosk is None:
-            raise VoiceConfigError(f"{language} calls need a {language} Vosk model: set {vosk_var} to its unpacked "
-                                   f"directory ({DOCS})")
-        if piper is None:
+        # Whisper tiny.en and the packaged Piper voice are English: nothing to fall back to but what is configured.
+        if vosk is None and whisper is None:
+            raise VoiceConfigError(f"{language} calls need a {language} recogniser: set {vosk_var} to an unpacked "
+                                   f"Vosk model directory, or {whisper_var} to a multilingual faster-whisper model "
+                                   f"folder ({DOCS})")
+        if piper is None and not espeak_fallback:
             raise VoiceConfigError(f"{language} calls need a {language} Piper voice: set {piper_var} to its .onnx "
                                    f"file ({DOCS})")
+        tts = "piper" if piper is not None else "espeak-ng"
     vosk_rate = check_vosk_model(Path(vosk), language, vosk_var) if vosk else None
-    if whisper and not Path(whisper).is_dir():
+    if whisper and not vosk:
+        check_whisper_model(Path(whisper), language, whisper_var)
+    elif whisper and not Path(whisper).is_dir():
         raise VoiceConfigError(f"{whisper_var}={whisper}: no such directory")
     piper_rate = check_piper_voice(Path(piper), language, piper_var) if piper else None
     return VoiceModels(language, Path(vosk) if vosk else None, Path(whisper) if whisper else None,
-                       Path(piper) if piper else None, vosk_rate, piper_rate)
+                       Path(piper) if piper else None, vosk_rate, piper_rate, tts)
+
+
+def whisper_vocabulary_size(model: Path) -> int | None:
+    """Tokens in a CTranslate2 Whisper model's vocabulary (vocabulary.txt or .json), None when it has neither."""
+    text, listed = model / "vocabulary.txt", model / "vocabulary.json"
+    if text.is_file():
+        return len(text.read_text(encoding="utf-8").splitlines())
+    if listed.is_file():
+        return len(json.loads(listed.read_text(encoding="utf-8")))
+    return None
+
+
+def check_whisper_model(model: Path, language: str, variable: str = "DUEBOT_WHISPER_MODEL") -> None:
+    where = f"{variable}={model}"
+    if not model.is_dir():
+        raise VoiceConfigError(f"{where}: no such directory")
+    if not (model / "model.bin").is_file():
+        raise VoiceConfigError(f"{where}: not a faster-whisper (CTranslate2) model: no model.bin ({DOCS})")
+    size = whisper_vocabulary_size(model)
+    if language != "en" and size is not None and size <= WHISPER_ENGLISH_VOCABULARY:
+        raise VoiceConfigError(f"{where}: an English-only Whisper model cannot transcribe {language}; use a "
+                               f"multilingual one ({DOCS})")
 
 
 def vosk_sample_rate(model: Path) -> int:

@@ -1,16 +1,29 @@
 """Keyed digits become one entry for the dialogue: a code like 4472 is one message, not four.
 
 An entry ends at '#' (which is not part of it) or when no key follows within the inter-digit timeout.
+
+A phone has no X key, and a Chinese resident ID number may end in X: as Chinese IVRs ask ("末位是X的请按星号键"),
+the caller keys '*' for it, and an entry of 17 digits and '*' reaches the dialogue as the ID it is (…X).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 
 from duebot.voice.events import DtmfEntry
 
 TERMINATOR = "#"
+ID_X_KEY = "*"
+_RESIDENT_ID_KEYED = re.compile(r"\d{17}" + re.escape(ID_X_KEY))
+
+
+def entry_text(keys: str) -> str:
+    """What the dialogue receives for the keys of one entry."""
+    if _RESIDENT_ID_KEYED.fullmatch(keys):
+        return keys[:-1] + "X"
+    return keys
 
 
 class DtmfCollector:
@@ -36,7 +49,7 @@ class DtmfCollector:
     def _flush(self) -> None:
         digits, self._buffer = self._buffer, ""
         if digits:
-            self._emit(DtmfEntry(digits, self._clock()))
+            self._emit(DtmfEntry(entry_text(digits), self._clock()))
 
     def close(self) -> None:
         """Stop the pending flush (the next key restarts it, the end of the call drops it)."""

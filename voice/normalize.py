@@ -7,6 +7,8 @@ so money, dates, times and digit strings are spelled out before synthesis.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 
 _ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
@@ -131,3 +133,23 @@ def split_sentences(text: str) -> list[str]:
     """Sentences for streaming TTS: the first one can play while the next is synthesised."""
     parts = re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])", text.strip())
     return [p for p in (part.strip() for part in parts) if p]
+
+
+@dataclass(frozen=True)
+class SpeechNormaliser:
+    """What a call's TTS stage does to a reply before synthesis, in the call's language."""
+
+    language: str
+    normalize_for_speech: Callable[[str], str]
+    split_sentences: Callable[[str], list[str]]
+
+
+def speech_normaliser(language: str = "en") -> SpeechNormaliser:
+    """English (this module) or Mandarin (voice/normalize_zh.py): the same two functions."""
+    from duebot.voice import normalize_zh
+
+    if language == "en":
+        return SpeechNormaliser("en", normalize_for_speech, split_sentences)
+    if language == "zh":
+        return SpeechNormaliser("zh", normalize_zh.normalize_for_speech, normalize_zh.split_sentences)
+    raise ValueError(f"no speech normaliser for {language!r}")

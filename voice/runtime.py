@@ -13,7 +13,7 @@ from duebot.voice.dialogue import Dialogue, RasaRestDialogue
 from duebot.voice.evidence import EvidenceSink, MemoryEvidenceSink
 from duebot.voice.identity import conversation_id_for, opaque_sender
 from duebot.voice.session import CallSession, CallTransport, VoiceConfig
-from duebot.voice.tts import PiperTts, TtsEngine
+from duebot.voice.tts import EspeakTts, PiperTts, TtsEngine
 
 # The compliance gate's hook: may duebot contact `to` on `channel` ("voice") now? It must also reserve the
 # contact (count it against the daily caps) when it answers True. Wired by the lead to policies/.
@@ -44,12 +44,14 @@ class VoiceRuntime:
                  rasa_url: str | None = None, language: str | None = None) -> VoiceRuntime:
         """The models of `language` (DUEBOT_VOICE_LANGUAGE, default en), checked first (voice/config.py):
         English: DUEBOT_VOSK_MODEL selects Vosk, otherwise the packaged Whisper tiny.en; Piper voice overridable.
-        Mandarin: DUEBOT_VOSK_MODEL_ZH and DUEBOT_PIPER_VOICE_ZH, and the zh Rasa server."""
+        Mandarin: DUEBOT_VOSK_MODEL_ZH (or DUEBOT_WHISPER_MODEL_ZH) and DUEBOT_PIPER_VOICE_ZH (or espeak-ng when
+        DUEBOT_ESPEAK_FALLBACK_ZH is set), and the zh Rasa server."""
         settings = load_settings()
-        models = voice_models(language, settings.voice)
+        models = voice_models(language, settings.voice, espeak_fallback=settings.voice.espeak_fallback_zh)
         asr = load_engine(models.vosk_model, models.whisper_model,
-                          workers=settings.voice.asr_workers)
-        tts = PiperTts(models.piper_voice)
+                          workers=settings.voice.asr_workers, language=models.language)
+        tts: TtsEngine = (EspeakTts(models.language) if models.tts == "espeak-ng"
+                          else PiperTts(models.piper_voice, language=models.language))
         url = rasa_url or settings.voice.rasa_url or settings.rasa_url_for(models.language)
         return cls(asr, tts, RasaRestDialogue(url), evidence or MemoryEvidenceSink(), VoiceConfig(), reserve_contact,
                    models.language)

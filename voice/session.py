@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from duebot.voice.amd import AnsweredBy, detect_answering_machine, leave_voicemail
+from duebot.voice.amd import AnsweredBy, detect_answering_machine, leave_voicemail, machine_phrases
 from duebot.voice.asr import AsrEngine
 from duebot.voice.audio import FRAME_BYTES_PCM, ulaw_to_pcm
 from duebot.voice.confirm import Ask, ReadBack
@@ -81,6 +81,8 @@ class CallSession:
         self.direction = direction
         self.metadata = dict(metadata or {})
         self.language = check_language(language)  # of the prompts the pipeline itself speaks
+        if direction == "outbound" and self.config.detect_voicemail:
+            machine_phrases()  # loaded (once) as the call is set up: a missing phrase file fails now, not mid-call
         self.clock = clock
         self.events = CallEventQueue()
         self.endpointer = Endpointer(self.config.endpointer)
@@ -89,7 +91,8 @@ class CallSession:
         self.dtmf = DtmfCollector(self.events.put, self.config.dtmf_interdigit_timeout, clock)
         self.recorder = CallRecorder(evidence, call_id, self.sender, direction, clock)
         self.speaker = Speaker(tts, transport, self.recorder, hang_up=self._bot_hangup,
-                               on_error=self._speaker_failed, hangup_tail=self.config.hangup_tail)
+                               on_error=self._speaker_failed, hangup_tail=self.config.hangup_tail,
+                               language=self.language)
         self.player = self.speaker.player
         self.heard: list[Transcript] = []
         self.interruptions: list[Interrupted] = []

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from duebot.voice.errors import TtsError
 from duebot.voice.events import BotReply
-from duebot.voice.normalize import normalize_for_speech, split_sentences
+from duebot.voice.normalize import speech_normaliser
 from duebot.voice.player import Player, Utterance
 from duebot.voice.recorder import CallRecorder
 from duebot.voice.transport import CallTransport
@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 class Speaker:
     def __init__(self, tts: TtsEngine, transport: CallTransport, recorder: CallRecorder, *,
                  hang_up: Callable[[], Awaitable[None]], on_error: Callable[[TtsError], None],
-                 hangup_tail: float) -> None:
+                 hangup_tail: float, language: str = "en") -> None:
         self.tts = tts
+        self.text = speech_normaliser(language)  # replies are normalised in the call's language
         self.transport = transport
         self.recorder = recorder
         self.player = Player(transport.send_audio)
@@ -82,7 +83,7 @@ class Speaker:
                 continue
             utterance = Utterance(reply.text, reply.uninterruptible)
             try:
-                for sentence in split_sentences(normalize_for_speech(reply.text)):
+                for sentence in self.text.split_sentences(self.text.normalize_for_speech(reply.text)):
                     pcm = await self._synthesize(sentence)
                     if utterance.interrupted:
                         break

@@ -9,17 +9,24 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import ROUND_DOWN, Decimal
-from typing import Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from rasa_sdk.events import ActionExecuted, SessionStarted
 
+from duebot import clients
 from duebot.actions import deescalation, verification
 from duebot.actions.parsing import ParsedDate
 from duebot.actions.registry import action
 from duebot.actions.strategy import segment_rules
 from duebot.actions.turn import Turn, evidence, signed_account, store
 from duebot.payments.links import make_link
+from duebot.payments.notify import text_link
+from duebot.policies.packs import script_of
 from duebot.settings import load_settings
+
+if TYPE_CHECKING:
+    from duebot.channels.sms.sender import SmsSender
 
 # Requests honoured whatever the bot is waiting for.
 ALWAYS = {"opt_out", "request_human", "bot_challenge", "help", "goodbye", "ask_who_is_calling", "complain",
@@ -46,7 +53,7 @@ def _session_start(turn: Turn) -> None:
     turn.events.append(ActionExecuted("action_listen"))
 
 
-action("action_session_start")(_session_start)
+action("action_session_start", unguarded=True)(_session_start)
 
 
 # --- helpers ---------------------------------------------------------------------------------------------
@@ -73,16 +80,19 @@ def _begin_verification(turn: Turn) -> None:
         turn.say("utter_ask_right_party")
         turn.expect("right_party")
     else:
-        _ask_factor(turn)
+        _ask_factor(turn, opening=True)
 
 
-def _ask_factor(turn: Turn) -> None:
+def _ask_factor(turn: Turn, *, opening: bool = False) -> None:
+    """`opening`: the bot's first words on a text channel (it says who it is); otherwise it follows the
+    subscriber's answer to "may I speak with ...?" and thanks them."""
     assert turn.account is not None
     if closed_for := _attempts(turn).closed_for(turn.account.id):
         _check_closed(turn, closed_for)
         return
     factor = turn.strategy["verification"]["factor"]
-    turn.say("utter_ask_birth_date" if factor == "birth_date" else "utter_ask_id_last4")
+    response = "utter_ask_birth_date" if factor == "birth_date" else "utter_ask_id_last4"
+    turn.say(f"{response}_opening" if opening and not turn.bot_has_spoken else response)
     turn.expect("verification")
 
 
@@ -162,14 +172,27 @@ def _check_date(turn: Turn, parsed: ParsedDate) -> dt.date | None:
     return parsed.date
 
 
-def _send_link(turn: Turn, amount: Decimal) -> None:
+@lru_cache(maxsize=1)
+def link_sender() -> SmsSender | None:
+    """The action server's outbound SMS sender (duebot/clients.py), or None when no SMS carrier is configured."""
+    return clients.sms_sender(store=store())
+
+
+def _send_link(turn: Turn, amount: Decimal, *, announce: bool = True) -> bool:
+    """Text a signed payment link for `amount` to the account's own number (a `transactional` text, on every
+    channel) and record what happened; `announce`: say it was sent, or that it could not be. True when sent."""
     assert turn.account is not None
-    config = turn.strategy["payment_link"]
-    url = make_link(turn.account.id, amount, int(config["ttl_hours"])).url(config["base_url"])
-    # The SMS itself leaves through the outbound SMS sender after a gate reservation (channels/).
-    _record(turn, "payment_link", amount=amount, url=url, to=turn.account.phone)
-    turn.say("utter_payment_link_sent", amount=turn.money(amount), phone_last4=turn.account.phone[-4:],
-             ttl_hours=config["ttl_hours"])
+    ttl_hours = int(turn.strategy["payment_link"]["ttl_hours"])
+    url = make_link(turn.account.id, amount, ttl_hours).url(load_settings().payment_link_base_url)
+    delivery = text_link(link_sender(), turn.account.id, url, ttl_hours, turn.language, turn.conversation_id,
+                         unconfigured=clients.sms_configured() or "")
+    _record(turn, "payment_link", amount=amount, url=url, to=turn.account.phone, **delivery.detail())
+    if announce and delivery.sent:
+        turn.say("utter_payment_link_sent", amount=turn.money(amount), phone_last4=turn.account.phone[-4:],
+                 ttl_hours=ttl_hours)
+    elif announce:
+        turn.say("utter_payment_link_failed")
+    return delivery.sent
 
 
 def _offer_options(turn: Turn) -> None:
@@ -216,7 +239,11 @@ def _disclose(turn: Turn) -> None:
     notice = turn.locale.strategy_value(turn.strategy, "collector_notice").get(turn.account.pack, "")
     turn.say("utter_disclosure", collector_notice=notice, amount=turn.money(turn.account.amount_due),
              deadline=turn.day(turn.deadline))
-    _record(turn, "disclosure", amount=turn.account.amount_due, deadline=turn.deadline.isoformat())
+    # the pack names the script elements the evidence assessment expects of this conversation
+    _record(turn, "disclosure", amount=turn.account.amount_due, deadline=turn.deadline.isoformat(),
+            pack=turn.account.pack)
+    if "consequence" in script_of(turn.account.pack):
+        turn.say("utter_consequence")
     if turn.days_overdue > int(turn.strategy["legal_track_days"]):
         turn.say("utter_legal_track", legal_days=turn.strategy["legal_track_days"])
         _record(turn, "legal_track", days_overdue=turn.days_overdue)
@@ -252,24 +279,25 @@ def _handle_value(turn: Turn, awaiting: str) -> None:
 
 
 def routed(handler: Any) -> Any:
-    """Common entry for every conversation action: closed conversations, awaited values, no account."""
+    """Common entry for every conversation action: the conduct guard first (crisis, bereavement, legal threats,
+    distress, anger: bot/actions/deescalation.py), then closed conversations, awaited values, the action itself.
+    The registry refuses an action that does not come through here (bot/actions/registry.py)."""
 
     def run(turn: Turn) -> None:
-        if turn.slot("ended") and turn.intent != "opt_out":
-            turn.say("utter_conversation_closed")
-            return
         awaiting = turn.awaiting
         answers_question = bool(awaiting and turn.intent not in ALWAYS and _value_present(turn, awaiting))
 
         def answer() -> None:
-            if answers_question:
+            if turn.slot("ended") and turn.intent != "opt_out":
+                turn.say("utter_conversation_closed")
+            elif answers_question:
                 _handle_value(turn, awaiting)
             else:
                 handler(turn)
 
-        # --- issue 11: the emotion of the line may acknowledge, de-escalate, hand off or pause first ---------
         deescalation.guard(turn, answer, serving=answers_question, record=_record, handoff=_handoff)
 
+    run.guarded = True  # type: ignore[attr-defined]
     return run
 
 
@@ -344,6 +372,7 @@ def handle_inform(turn: Turn) -> None:
 
 
 @action("action_who_is_calling")
+@routed
 def who_is_calling(turn: Turn) -> None:
     if turn.verified and turn.account is not None:
         turn.say("utter_amount", amount=turn.money(turn.account.amount_due), deadline=turn.day(turn.deadline))
@@ -360,6 +389,7 @@ def ask_amount(turn: Turn) -> None:
 
 
 @action("action_wrong_number")
+@routed
 def wrong_number(turn: Turn) -> None:
     if turn.account is not None:
         store().mark_wrong_number(turn.account.id)
@@ -376,7 +406,7 @@ def _third_party(turn: Turn) -> None:
     _end(turn)
 
 
-action("action_third_party")(_third_party)
+action("action_third_party")(routed(_third_party))
 
 
 @action("action_pay_now")
@@ -446,7 +476,7 @@ def _partial(turn: Turn, pending: dict[str, Any]) -> None:
         return
     if part >= turn.account.amount_due:
         turn.say("utter_partial_too_much", amount=turn.money(turn.account.amount_due))
-        _send_link(turn, turn.account.amount_due)
+        _send_link(turn, turn.account.amount_due)  # says whether the link went out
         turn.set("outcome", "pay_now")
         turn.expect(None)
         return
@@ -486,11 +516,15 @@ def _commit(turn: Turn, pending: dict[str, Any]) -> None:
         turn.say("utter_plan_recorded", schedule=_say_schedule(turn, pending["schedule"]))
     elif kind == "partial":
         date = dt.date.fromisoformat(pending["date"])
-        _send_link(turn, Decimal(pending["part"]))
+        sent = _send_link(turn, Decimal(pending["part"]), announce=False)
         store().add_promise(turn.account.id, Decimal(pending["rest"]), date, turn.conversation_id,
                             kind="partial_rest", needs_review=review)
-        turn.say("utter_partial_recorded", part=turn.money(Decimal(pending["part"])),
-                 rest=turn.money(Decimal(pending["rest"])), date=turn.day(date))
+        said = {"part": turn.money(Decimal(pending["part"])), "rest": turn.money(Decimal(pending["rest"])),
+                "date": turn.day(date)}
+        if sent:
+            turn.say("utter_partial_recorded", **said)
+        else:
+            turn.say("utter_partial_link_failed", **said)
     if review:
         store().set_status(turn.account.id, "human_review")
         _record(turn, "human_review", reason="amount_or_segment", outcome=kind)
@@ -554,21 +588,25 @@ def hardship(turn: Turn) -> None:
         turn.expect("offer_human", {})
 
 
-def _handoff(turn: Turn, reason: str) -> None:
+def _handoff(turn: Turn, reason: str, *, announce: bool = True) -> None:
+    """`announce`: say utter_handoff; the guard's crisis and legal replies say it in their own words."""
     summary = {"reason": reason, "verified": turn.verified, "outcome": turn.slot("outcome"),
                "last_message": turn.text}
     _record(turn, "handoff", **summary)
-    turn.say("utter_handoff")
+    if announce:
+        turn.say("utter_handoff")
     turn.set("handoff_requested", True)
     turn.expect(None)
 
 
 @action("action_request_human")
+@routed
 def request_human(turn: Turn) -> None:
     _handoff(turn, "requested")
 
 
 @action("action_opt_out")
+@routed
 def opt_out(turn: Turn) -> None:
     """Honoured at once, verified or not: the number is held on every channel (the gate reads this)."""
     if turn.account is not None:
@@ -599,8 +637,28 @@ def _callback(turn: Turn) -> None:
 
 
 @action("action_complain")
+@routed
 def complain(turn: Turn) -> None:
     _record(turn, "complaint", text=turn.text)
     turn.say("utter_complaint")
     turn.expect("offer_human", {})
+
+
+# --- answers that only speak; through the guard all the same (an insult read as "are you a bot?") ---------
+@action("action_bot_challenge")
+@routed
+def bot_challenge(turn: Turn) -> None:
+    turn.say("utter_iamabot")
+
+
+@action("action_help")
+@routed
+def help_(turn: Turn) -> None:
+    turn.say("utter_help" if turn.verified else "utter_help_unverified")
+
+
+@action("action_goodbye")
+@routed
+def goodbye(turn: Turn) -> None:
+    turn.say("utter_goodbye")
 

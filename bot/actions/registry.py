@@ -14,10 +14,15 @@ Handler = Callable[[Turn], None]
 HANDLERS: dict[str, Handler] = {}
 
 
-def action(name: str) -> Callable[[Handler], Handler]:
+def action(name: str, *, unguarded: bool = False) -> Callable[[Handler], Handler]:
+    """Register `handler` as Rasa action `name`. Every action passes the conduct guard (conversation.routed) unless
+    registered `unguarded` (only the session start, which says nothing)."""
+
     def register(handler: Handler) -> Handler:
         if name in HANDLERS:
             raise ValueError(f"action {name} registered twice")
+        if not unguarded and not getattr(handler, "guarded", False):
+            raise ValueError(f"action {name} must pass the conduct guard: wrap it in conversation.routed")
         HANDLERS[name] = handler
 
         def run(self: Action, dispatcher: CollectingDispatcher, tracker: Tracker,

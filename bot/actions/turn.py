@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -22,10 +23,12 @@ from duebot.actions.locale import Locale, load_locale
 from duebot.actions.parsing import ParsedDate
 from duebot.actions.strategy import load_strategy
 from duebot.evidence.inbox import EvidenceInbox
+from duebot.policies.packs import Profile, profile_of
 from duebot.secrets import account_signature_matches
 from duebot.settings import LANGUAGES, conversation_language, load_settings
 
 logger = logging.getLogger(__name__)
+_CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 @lru_cache(maxsize=1)
@@ -140,6 +143,16 @@ class Turn:
         return bool(self.slot("verified"))
 
     @property
+    def bot_has_spoken(self) -> bool:
+        """Whether the bot said anything in this session before this action (on SMS, the campaign's text)."""
+        for event in reversed(self.tracker.events):
+            if event.get("event") == "session_started":
+                return False
+            if event.get("event") == "bot":
+                return True
+        return False
+
+    @property
     def awaiting(self) -> str | None:
         return self.slot("awaiting")
 
@@ -163,11 +176,23 @@ class Turn:
 
     # --- account facts, as the bot says them ------------------------------------------------------------
     @property
-    def first_name(self) -> str:
-        return self.account.name.split()[0] if self.account else str(self.locale.data["account_holder"])
+    def profile(self) -> Profile:
+        """The operator profile of the account's pack (brand, callback number, helpline, how to address)."""
+        return profile_of(self.account.pack if self.account else None)
+
+    @property
+    def name(self) -> str:
+        """How the bot addresses the subscriber: the pack says whole name (cn: 王芳, Wang Fang) or first name (us:
+        Jane); a name written in Chinese characters is always said whole."""
+        if self.account is None:
+            return str(self.locale.data["account_holder"])
+        full = " ".join(self.account.name.split())
+        if self.profile.address == "full_name" or _CJK.search(full):
+            return full
+        return full.split()[0] if full else str(self.locale.data["account_holder"])
 
     def money(self, amount: Decimal) -> str:
-        return self.locale.money(amount, self.account.currency if self.account else "USD")
+        return self.locale.money(amount, self.account.currency if self.account else self.profile.currency)
 
     def day(self, date: dt.date) -> str:
         return self.locale.day(date)
@@ -183,9 +208,9 @@ class Turn:
     @property
     def common(self) -> dict[str, str]:
         """Variables every response may use."""
-        return {"operator": self.locale.strategy_value(self.strategy, "operator"),
-                "callback_number": self.locale.strategy_value(self.strategy, "callback_number"),
-                "first_name": self.first_name}
+        return {"operator": self.profile.text("brand", self.language),
+                "callback_number": self.profile.text("callback_number", self.language),
+                "name": self.name}
 
     # --- writing ------------------------------------------------------------------------------------
     def say(self, response: str, **values: Any) -> None:

@@ -31,6 +31,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
+from jinja2 import Environment, FileSystemLoader
 from pydantic import BaseModel, Field
 
 from duebot import clients, secrets
@@ -39,6 +40,7 @@ from duebot.channels.rasa_client import RasaClient, RasaRouter, RasaUnavailable
 from duebot.channels.sms.keywords import cease_contact, normalise
 from duebot.channels.sms.ratelimit import Limit, RateLimiter
 from duebot.channels.sms.texts import text_language
+from duebot.console import i18n
 from duebot.settings import load_settings
 
 logger = logging.getLogger(__name__)
@@ -209,18 +211,37 @@ class Reply(BaseModel):
     messages: list[MessageOut]
 
 
-def _page(name: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse((STATIC / name).read_text(encoding="utf-8"), status_code=status, headers=HEADERS)
+# The page's own words (title, placeholder, button, what went wrong) in each language it is offered in: data, in
+# static/strings.json; the assistant's replies come from Rasa. index.html and expired.html are filled in with the
+# chosen language's words; the page's script switches language in place (the conversation stays on the page).
+_pages = Environment(loader=FileSystemLoader(str(STATIC)), autoescape=True)
+STRINGS: dict[str, dict[str, str]] = json.loads((STATIC / "strings.json").read_text(encoding="utf-8"))
+
+
+def page_language(asked: str | None, accept_language: str | None) -> str:
+    """?lang= when it names a language of the page, else the browser's Accept-Language (zh* → zh-CN), else en."""
+    for lang in (i18n.normalise(asked), i18n.from_accept_language(accept_language)):
+        if lang in STRINGS:
+            return lang
+    return "en"
+
+
+def _page(name: str, lang: str, status: int = 200) -> HTMLResponse:
+    html = _pages.get_template(name).render(lang=lang, t=STRINGS[lang], strings=STRINGS,
+                                            languages={k: v for k, v in i18n.LANGUAGES.items() if k in STRINGS})
+    return HTMLResponse(html, status_code=status, headers={**HEADERS, "Content-Language": lang,
+                                                           "Vary": "Accept-Language"})
 
 
 @router.get("/chat", response_class=HTMLResponse, include_in_schema=False)
-def chat_page(t: str = "") -> HTMLResponse:
+def chat_page(t: str = "", lang: str = "", accept_language: Annotated[str, Header()] = "") -> HTMLResponse:
+    chosen = page_language(lang, accept_language)
     try:
         verify_token(t)
     except InvalidToken as exc:
         logger.info("chat link refused: %s", exc)
-        return _page("expired.html", 403)
-    return _page("index.html")
+        return _page("expired.html", chosen, 403)
+    return _page("index.html", chosen)
 
 
 @router.get("/chat/static/{name}", include_in_schema=False)

@@ -2,8 +2,10 @@
 
 Order matters: the per-number rate slot and the gate reservation are both taken before Twilio is called, and
 both are given back (the reservation with a reason) when Twilio refuses, so a refused text never counts as a
-contact. Collection and reminder texts carry the pack's `sms_opt_out_notice`, and the gate is shown the final
-text so its own notice rule checks what is really sent.
+contact. Collection and reminder texts carry the pack's `sms_opt_out_notice` (a transactional text only when the
+pack's notice rule lists `transactional`), and the gate is shown the final text so its own notice rule checks what
+is really sent. Transactional texts (a payment link the subscriber asked for) have their own per-number rate
+windows, with the same limits: they never use up the collection texts' budget, nor are starved by it.
 """
 
 from __future__ import annotations
@@ -28,10 +30,13 @@ from duebot.channels.sms.ratelimit import Limit, RateLimiter
 from duebot.channels.sms.segments import segment_info
 from duebot.channels.sms.texts import render, text_language
 from duebot.evidence.inbox import EvidenceInbox
+from duebot.policies.packs import Pack
 from duebot.policies.reserve import LiveGate
+from duebot.policies.rules import SmsOptOutNotice
 
 logger = logging.getLogger(__name__)
-NOTICE_PURPOSES = ("collection", "reminder")
+NOTICE_PURPOSES = ("collection", "reminder")  # always carry the notice; other purposes when the pack's rule asks
+TRANSACTIONAL = "transactional"
 MESSAGE_KEY = "duebot:sms:msg:"  # MessageSid → who it was sent to (for status callbacks)
 UNSUBSCRIBED = 21610  # Twilio: the recipient replied STOP to this sender; treat as an opt-out everywhere
 
@@ -74,6 +79,13 @@ class SendResult:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+def wants_notice(pack: Pack, purpose: str) -> bool:
+    """Collection and reminder texts always carry the opt-out notice; another purpose (a transactional text) only
+    when the pack's `sms_opt_out_notice` rule lists it."""
+    return purpose in NOTICE_PURPOSES or any(
+        isinstance(rule, SmsOptOutNotice) and purpose in rule.purposes for rule in pack.rules)
+
+
 def with_notice(text: str, notice: str | None) -> str:
     if not notice or notice.casefold() in text.casefold():
         return text
@@ -87,8 +99,9 @@ class SmsSender:
         self.settings, self.store, self.client, self.redis, self.inbox, self.clock = (
             settings, store, client, redis_client, inbox, clock)
         self.gates: Mapping[str, LiveGate] = gates if isinstance(gates, Mapping) else {gates.pack.name: gates}
-        self.limiter = RateLimiter(redis_client, [Limit("minute", 60, settings.rate_per_minute),
-                                                  Limit("day", 86400, settings.rate_per_day)], "duebot:sms:rate")
+        limits = [Limit("minute", 60, settings.rate_per_minute), Limit("day", 86400, settings.rate_per_day)]
+        self.limiter = RateLimiter(redis_client, limits, "duebot:sms:rate")
+        self.transactional_limiter = RateLimiter(redis_client, limits, "duebot:sms:rate:transactional")
 
     def history(self, account_id: str) -> list[dict[str, Any]]:
         """The account's past texts as gate history entries (outcome from the latest delivery status)."""
@@ -116,9 +129,11 @@ class SmsSender:
                          "reminder")
 
     def send(self, account_id: str, text: str, purpose: str = "reminder",
-             reservation_id: str | None = None) -> SendResult:
-        """Send one text. With `reservation_id` the caller (a campaign worker) already holds the gate's
-        reservation for this contact; it is used, or released when nothing is sent."""
+             reservation_id: str | None = None, conversation_id: str | None = None) -> SendResult:
+        """Send one text to the account's own number. With `reservation_id` the caller (a campaign worker) already
+        holds the gate's reservation for this contact; it is used, or released when nothing is sent.
+        `conversation_id`: the conversation the text belongs to in the evidence log and the contact history (a
+        payment link asked for in a chat or a call); default the account's SMS thread, `sms:<account_id>`."""
         account = self.store.get_account(account_id)
         if account is None:
             return SendResult(False, ("UNKNOWN_ACCOUNT",))
@@ -126,7 +141,7 @@ class SmsSender:
         if gate is None or gate.pack is None:
             return SendResult(False, ("NO_GATE_FOR_PACK",), detail={"pack": account.pack})
         notice = gate.pack.notice_for(text_language(account.language))  # the notice in the text's language
-        body = with_notice(text, notice) if purpose in NOTICE_PURPOSES else text
+        body = with_notice(text, notice) if wants_notice(gate.pack, purpose) else text
         info = segment_info(body)
         if info.segments > self.settings.max_segments:
             if reservation_id is not None:
@@ -134,7 +149,8 @@ class SmsSender:
             return SendResult(False, ("TOO_LONG",), body=body, segments=info.segments, encoding=info.encoding,
                               detail={"max_segments": self.settings.max_segments})
         now = self.clock()
-        admission = self.limiter.take(account.phone, now)
+        limiter = self.transactional_limiter if purpose == TRANSACTIONAL else self.limiter
+        admission = limiter.take(account.phone, now)
         if not admission.admitted:
             if reservation_id is not None:
                 gate.release(reservation_id, "sms_rate_limited")
@@ -147,7 +163,7 @@ class SmsSender:
                        "subscriber": self.store.gate_subscriber(account.id), "history": self.history(account.id)}
             reservation = gate.reserve(request)
             if reservation.id is None:
-                self.limiter.give_back(account.phone, admission.token)
+                limiter.give_back(account.phone, admission.token)
                 return SendResult(False, reservation.decision.reasons, body=body, segments=info.segments,
                                   encoding=info.encoding, detail={"decision": reservation.decision.to_json()})
             reservation_id = reservation.id
@@ -159,13 +175,13 @@ class SmsSender:
                                                   **sender)
         except TwilioRestException as exc:
             gate.release(reservation_id, f"twilio_{exc.code}")
-            self.limiter.give_back(account.phone, admission.token)
+            limiter.give_back(account.phone, admission.token)
             if exc.code == UNSUBSCRIBED:
                 self.store.set_opt_out(account.phone, True, channel="sms", source="twilio:21610")
             logger.warning("sms to account %s refused by Twilio: %s %s", account.id, exc.code, exc.msg)
             return SendResult(False, (f"TWILIO_{exc.code}",), body=body, segments=info.segments,
                               encoding=info.encoding, detail={"status": exc.status, "message": exc.msg})
-        conversation_id = f"sms:{account.id}"
+        conversation_id = conversation_id or f"sms:{account.id}"
         self.store.add_event("sms_sent", account.id, conversation_id,
                              {"sid": message.sid, "purpose": purpose, "reservation_id": reservation_id,
                               "segments": info.segments, "encoding": info.encoding, "status": message.status})

@@ -47,11 +47,12 @@ def midday_zone() -> str:
 
 def write_accounts(path: Path, n: int, zone: str | None = None, start: int = 0) -> Path:
     zone = zone or midday_zone()
-    lines = ["account_id,name,phone,amount,due_date,segment,timezone,pack,line_type,birth_date"]
+    # English conversations on cn accounts (the pack's own default is Mandarin: tests/test_zh_conversation.py)
+    lines = ["account_id,name,phone,amount,due_date,segment,timezone,pack,line_type,birth_date,language"]
     for i in range(start, start + n):
         born = ("1999-03-01", "1950-06-01", "")[i % 3]
         lines.append(f"T-{i},Sub {i},+86138{i:08d},{100 + i % 900}.50,2026-10-01,{SEGMENTS[i % 6]},{zone},cn,"
-                     f"mobile,{born}")
+                     f"mobile,{born},en")
     path.write_text("\n".join(lines) + "\n")
     return path
 

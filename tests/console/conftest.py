@@ -8,6 +8,7 @@ import datetime as dt
 import io
 import math
 import os
+import re
 import signal
 import struct
 import subprocess
@@ -22,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis
+from fastapi.testclient import TestClient
 
 from duebot.accounts.store import AccountStore
 from duebot.console.context import Console, set_console
@@ -110,8 +112,9 @@ def seed_conversations(inbox: EvidenceInbox) -> None:
         inbox.submit("voice_turn", {"call_id": "call-A-3", "sender": c, "speaker": speaker, "text": text,
                                     "started_at": 0.5, "ended_at": 2.0, "asr_confidence": conf},
                      conversation_id=c, payloads={"audio_wav": tone_wav(hz=300 if speaker == "bot" else 500)})
+    # the whole call as voice/recorder.py stores it: each side on its own
     inbox.submit("voice_call", {"call_id": "call-A-3", "sender": c}, conversation_id=c,
-                 payloads={"audio_wav": tone_wav(1.2)})
+                 payloads={"caller_wav": tone_wav(1.2, hz=500), "bot_wav": tone_wav(1.2, hz=300)})
     inbox.submit("outcome", {"type": "opt_out", "account_id": "A-3"}, conversation_id=c)
 
 
@@ -201,12 +204,13 @@ def browser(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
 
 
 class Browser:
-    """One logged-in Chromium profile (its own cookies) at a 1366x768 laptop viewport."""
+    """One logged-in Chromium profile (its own cookies) at a 1366x768 laptop viewport; `locale` is the browser's
+    language (its Accept-Language), en-US by default."""
 
-    def __init__(self, playwright, profile: Path, base: str) -> None:  # noqa: ANN001
+    def __init__(self, playwright, profile: Path, base: str, locale: str | None = None) -> None:  # noqa: ANN001
         self.context = playwright.chromium.launch_persistent_context(
             str(profile), executable_path=CHROMIUM, headless=True, args=FLAGS,
-            viewport={"width": 1366, "height": 768}, accept_downloads=True)
+            viewport={"width": 1366, "height": 768}, accept_downloads=True, **({"locale": locale} if locale else {}))
         self.page = self.context.pages[0] if self.context.pages else self.context.new_page()
         self.base = base
 
@@ -252,8 +256,8 @@ def open_browser(browser, stack: Stack) -> Iterator:  # noqa: ANN001
     playwright, factory = browser
     opened: list[Browser] = []
 
-    def make(user: str | None = None) -> Browser:
-        b = Browser(playwright, factory.mktemp("chromium"), stack.url)
+    def make(user: str | None = None, locale: str | None = None) -> Browser:
+        b = Browser(playwright, factory.mktemp("chromium"), stack.url, locale)
         opened.append(b)
         if user:
             b.login(user)
@@ -262,3 +266,79 @@ def open_browser(browser, stack: Stack) -> Iterator:  # noqa: ANN001
     yield make
     for b in opened:
         b.close()
+
+
+# ------------------------------------------------------------------------------------ the app without a browser
+# (test_hardening.py, test_console_polish.py): the real web app under Starlette's TestClient, a real Redis, the
+# SQLite account store and a real evidence log drained by its single writer.
+
+SITE_REDIS_DB = 8  # its own database: the browser tests' stack shares this Redis server (db 0)
+SITE_ROLES = {"quinn": "qa_reviewer", "ada": "admin", "audrey": "auditor"}
+CONVERSATION = "sms:A-1"
+
+
+@dataclass
+class Site:
+    app: object
+    console: Console
+    log: EvidenceLog
+    store: AccountStore
+    tmp: Path
+
+    def client(self, address: str = "198.51.100.1") -> TestClient:
+        return TestClient(self.app, client=(address, 40000), follow_redirects=False)
+
+
+@pytest.fixture
+def site(tmp_path: Path, redis_address: RedisAddress, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
+    client = redis.Redis(host=redis_address.host, port=redis_address.port, db=SITE_REDIS_DB)
+    client.flushdb()
+    url = f"sqlite:///{tmp_path / 'duebot.sqlite3'}"
+    data_dir = tmp_path / "var"
+    for name, value in {"REDIS_URL": f"redis://{redis_address.host}:{redis_address.port}/{SITE_REDIS_DB}",
+                        "DUEBOT_DB_URL": url, "DUEBOT_DATA_DIR": str(data_dir)}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("DUEBOT_PUBLIC_URL", raising=False)
+    store = AccountStore(url)
+    for name, role in SITE_ROLES.items():
+        Users(store).add(name, role, PASSWORDS[name])
+    log = EvidenceLog.open(data_dir / "evidence", checkpoint_interval=1.0)
+    writer = EvidenceWriter(client, log, assess_after=3600)
+    thread = threading.Thread(target=writer.run, daemon=True)
+    thread.start()
+    inbox = EvidenceInbox(client)
+    for speaker, text in (("bot", "Thank you, Maria Lopez. You owe $210.00, due by 2026-12-05."),
+                          ("debtor", "I will pay on Friday, my number is +14155550101")):
+        inbox.submit("turn", {"speaker": speaker, "channel": "sms", "started_at": "2026-11-24T14:00:00Z",
+                              "ended_at": "2026-11-24T14:00:01Z"}, conversation_id=CONVERSATION,
+                     payloads={"text": text.encode()})
+    deadline = time.monotonic() + 20
+    while log.size < 2 or log.last_checkpoint is None:
+        assert time.monotonic() < deadline, "the evidence writer did not store the seed conversation"
+        time.sleep(0.1)
+    console = Console(store, client, data_dir, secure_cookies=False)
+    from duebot.web import create_app
+
+    set_console(console)
+    try:
+        yield Site(create_app(), console, log, store, tmp_path)
+    finally:
+        set_console(None)
+        writer.close()
+        thread.join(timeout=5)
+        log.close()
+        client.flushdb()
+        client.close()
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf[-_]token" (?:value|content)="([^"]+)"', html)
+    assert found, "no CSRF token on the page"
+    return found.group(1)
+
+
+def login(b: TestClient, user: str, password: str | None = None, origin: str | None = None):  # noqa: ANN201
+    csrf = csrf_of(b.get("/console/login").text)
+    headers = {"Origin": origin} if origin else {}
+    return b.post("/console/login", data={"username": user, "password": password or PASSWORDS[user],
+                                          "csrf_token": csrf}, headers=headers)

@@ -152,7 +152,7 @@ def test_campaign_manager(stack: Stack, open_browser, tmp_path: Path) -> None:  
     assert m.post("/console/unmask", {"c": "sms:A-1", "reason": "I want to see"}) == 403
     assert m.post("/console/annotate", {"c": "sms:A-1", "label": "ok"}) == 403
     assert m.get_status("/console/export/bundle?c=sms:A-1") == 403
-    digest = records(stack, "voice:A-3", "voice_call")[0].payloads["audio_wav"]["sha256"]
+    digest = records(stack, "voice:A-3", "voice_call")[0].payloads["caller_wav"]["sha256"]
     assert m.get_status(f"/console/audio?c=voice:A-3&d={digest}") == 403
     assert m.get_status("/console/users") == 403
     assert m.get_status("/console/access") == 403
@@ -238,14 +238,16 @@ def test_qa_reviewer(stack: Stack, open_browser, tmp_path: Path) -> None:  # noq
     assert "Maria" not in exported and "[name]" in exported and "debtor (sms): [id number]" in exported
 
     # audio: refused while masked (a voice cannot be masked), served once unmasked
-    digest = records(stack, "voice:A-3", "voice_call")[0].payloads["audio_wav"]["sha256"]
+    digest = records(stack, "voice:A-3", "voice_call")[0].payloads["caller_wav"]["sha256"]
     assert q.get_status(f"/console/audio?c=voice:A-3&d={digest}") == 403
     q.go("/console/transcript?c=voice:A-3")
     assert "John" not in content(q) and "0.52" in content(q)
     q.page.fill("#reason", "opt-out check on a call")
     q.button("Unmask (logged)")
     assert "John Carter" in content(q)
-    assert q.page.locator("audio").count() == 3
+    assert q.page.locator("audio").count() == 4  # the call's two sides, each labelled, and each turn's audio
+    labels = q.page.inner_text("[data-testid=call-audio]")
+    assert "the subscriber's side" in labels and "the assistant's side" in labels
     head = q.page.evaluate("""async (url) => { const r = await fetch(url);
         const b = new Uint8Array(await r.arrayBuffer());
         return [r.status, r.headers.get('content-type'), String.fromCharCode(...b.slice(0, 4))]; }""",

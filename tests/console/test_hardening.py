@@ -6,95 +6,18 @@ response (HSTS under https); the Origin check follows DUEBOT_PUBLIC_URL, not a H
 from __future__ import annotations
 
 import re
-import threading
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import redis
 from fastapi.testclient import TestClient
 
-from duebot.accounts.store import AccountStore
-from duebot.console.context import Console, origin_of, set_console
+from duebot.console.context import Console, origin_of
 from duebot.console.users import ADDRESS_MAX_FAILURES, MAX_FAILURES, Users
 from duebot.evidence.bundle import verify_bundle
-from duebot.evidence.inbox import EvidenceInbox, EvidenceWriter
 from duebot.evidence.log import EvidenceLog
-from duebot.settings import RedisAddress
 from duebot.web import create_app
+from tests.console.conftest import CONVERSATION, Site, csrf_of, login
 from tests.console.test_api_tokens import concrete, routes
-
-REDIS_DB = 8  # its own database: the browser tests' stack shares this Redis server (db 0)
-PASSWORDS = {"quinn": "qa-pass-1234", "ada": "admin-pass-123", "audrey": "auditor-pass-1"}
-ROLES = {"quinn": "qa_reviewer", "ada": "admin", "audrey": "auditor"}
-CONVERSATION = "sms:A-1"
-
-
-@dataclass
-class Site:
-    app: object
-    console: Console
-    log: EvidenceLog
-    store: AccountStore
-    tmp: Path
-
-    def client(self, address: str = "198.51.100.1") -> TestClient:
-        return TestClient(self.app, client=(address, 40000), follow_redirects=False)
-
-
-@pytest.fixture
-def site(tmp_path: Path, redis_address: RedisAddress, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
-    client = redis.Redis(host=redis_address.host, port=redis_address.port, db=REDIS_DB)
-    client.flushdb()
-    url = f"sqlite:///{tmp_path / 'duebot.sqlite3'}"
-    data_dir = tmp_path / "var"
-    for name, value in {"REDIS_URL": f"redis://{redis_address.host}:{redis_address.port}/{REDIS_DB}",
-                        "DUEBOT_DB_URL": url, "DUEBOT_DATA_DIR": str(data_dir)}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("DUEBOT_PUBLIC_URL", raising=False)
-    store = AccountStore(url)
-    for name, role in ROLES.items():
-        Users(store).add(name, role, PASSWORDS[name])
-    log = EvidenceLog.open(data_dir / "evidence", checkpoint_interval=1.0)
-    writer = EvidenceWriter(client, log, assess_after=3600)
-    thread = threading.Thread(target=writer.run, daemon=True)
-    thread.start()
-    inbox = EvidenceInbox(client)
-    for speaker, text in (("bot", "Thank you, Maria Lopez. You owe $210.00, due by 2026-12-05."),
-                          ("debtor", "I will pay on Friday, my number is +14155550101")):
-        inbox.submit("turn", {"speaker": speaker, "channel": "sms", "started_at": "2026-11-24T14:00:00Z",
-                              "ended_at": "2026-11-24T14:00:01Z"}, conversation_id=CONVERSATION,
-                     payloads={"text": text.encode()})
-    deadline = time.monotonic() + 20
-    while log.size < 2 or log.last_checkpoint is None:
-        assert time.monotonic() < deadline, "the evidence writer did not store the seed conversation"
-        time.sleep(0.1)
-    console = Console(store, client, data_dir, secure_cookies=False)
-    set_console(console)
-    try:
-        yield Site(create_app(), console, log, store, tmp_path)
-    finally:
-        set_console(None)
-        writer.close()
-        thread.join(timeout=5)
-        log.close()
-        client.flushdb()
-        client.close()
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf[-_]token" (?:value|content)="([^"]+)"', html)
-    assert found, "no CSRF token on the page"
-    return found.group(1)
-
-
-def login(b: TestClient, user: str, password: str | None = None, origin: str | None = None):  # noqa: ANN201
-    csrf = csrf_of(b.get("/console/login").text)
-    headers = {"Origin": origin} if origin else {}
-    return b.post("/console/login", data={"username": user, "password": password or PASSWORDS[user],
-                                          "csrf_token": csrf}, headers=headers)
 
 
 def error_of(response) -> str:  # noqa: ANN001 - an httpx.Response

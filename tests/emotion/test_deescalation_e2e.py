@@ -63,14 +63,14 @@ def test_a_legal_threat_goes_to_a_person(served, store):
     chat = Chat(served, "A-1")
     chat.verified()
     reply = chat("I'm not paying that, I'll see you in court")
-    assert "noted that" in reply and "passing you to a member of our team" in reply, chat.transcript
+    assert "noted that" in reply and "a member of our team can deal with this" in reply, chat.transcript
     assert [h.detail["reason"] for h in events(store, "A-1", chat, "handoff")] == ["legal_threat"]
 
 
 def test_vulnerability_pauses_collection_for_human_review(served, store):
     chat = Chat(served, "A-4")
     chat.verified()
-    reply = chat("my husband died last week and I can't cope with any of this")
+    reply = chat("I am in tears every night, I can't cope with any of this anymore")
     assert "$1,200.00" not in reply, chat.transcript
     (review,) = events(store, "A-4", chat, "human_review")
     assert review.detail["reason"] == "vulnerability"

@@ -11,7 +11,8 @@ from duebot.evidence.records import Outcome, Turn
 def fill(log: EvidenceLog, conv: str = "conv-1", pack: str = "us") -> None:
     log.append("conversation", {"pack": pack, "channel": "voice"}, conversation_id=conv)
     log.record(Turn(conv, "bot", "voice", "2025-01-01T10:00:00Z", "2025-01-01T10:00:04Z",
-                    text="Thank you for confirming your identity.", audio=b"RIFF-audio-1" * 10,
+                    text="Thank you for confirming your identity. This is a communication from a debt collector.",
+                    audio=b"RIFF-audio-1" * 10,
                     legal_elements=("identity_confirmed",)))
     log.record(Turn(conv, "bot", "voice", "2025-01-01T10:00:05Z", "2025-01-01T10:00:09Z",
                     text="Your overdue balance is $120.50, payable by 2025-02-01.",

@@ -32,7 +32,8 @@ def test_append_returns_receipt_and_records_are_readable(evdir: Path) -> None:
     assert [r.kind for r in recs] == ["conversation", "turn", "turn", "turn", "outcome"]
     turn = recs[1]
     assert turn.body["speaker"] == "bot" and turn.v == 1 and turn.ts.endswith("Z")
-    assert log.payload(turn.payloads["text"]["sha256"]) == b"Thank you for confirming your identity."
+    assert log.payload(turn.payloads["text"]["sha256"]) == (b"Thank you for confirming your identity. This is a "
+                                                            b"communication from a debt collector.")
     assert b'"ts":"' in turn.data  # the timestamp is inside the hashed bytes
     stamps = [log.get(i).ts for i in range(log.size)]
     assert stamps == sorted(stamps)
@@ -240,13 +241,39 @@ def test_three_elements_and_qa_flag(evdir: Path) -> None:
         assert result.missing == []
         body = result.body()
         assert body["amount"] == "$120.50" and body["deadline"] == "2025-02-01"
-        assert {h["element"] for h in body["where"]} == {"identity_confirmed", "amount", "deadline"}
+        assert {h["element"] for h in body["where"]} == {"identity_confirmed", "amount", "deadline",
+                                                         "collector_notice"}
+        assert body["required"] == ["identity_confirmed", "amount", "deadline", "collector_notice"]  # us pack
         log.append("conversation", {"pack": "cn"}, conversation_id="conv-3")
         log.append("turn", {"speaker": "bot", "channel": "sms", "started_at": "t", "ended_at": "t"},
                    {"text": "您好，您本期账单欠费 350 元。".encode()}, conversation_id="conv-3")
         result3, _ = record_three_elements(log, "conv-3")
-        assert result3.missing == ["identity_confirmed", "deadline"]
+        assert result3.missing == ["identity_confirmed", "deadline", "consequence"]  # cn: the operator's four
         assert flagged_for_qa(log) == ["conv-3"]
+
+
+@pytest.mark.parametrize("pack,lines,missing", [
+    ("cn", ["您的身份已核实。目前欠费金额为210.00元，请于12月8日前缴清。"], ["consequence"]),
+    ("cn", ["您的身份已核实。目前欠费金额为210.00元，请于12月8日前缴清。",
+            "温馨提示：如逾期仍未缴清，可能会暂停您的通信服务，运营商也可能依法追缴欠费。"], []),
+    ("us", ["Thank you, your identity is confirmed. The overdue balance is $230.50, due by 8 December."],
+     ["collector_notice"]),
+    ("us", ["Thank you, your identity is confirmed. This is a communication from a debt collector. The overdue "
+            "balance is $230.50, due by 8 December."], []),
+    ("../../etc/passwd.yml", ["Your identity is confirmed. The balance is $230.50, due by 8 December."], []),
+])
+def test_each_pack_names_the_script_elements_it_requires(tmp_path: Path, pack: str, lines: list[str],
+                                                         missing: list[str]) -> None:
+    """cn: identity, amount, deadline and the consequence (seed 000 §6.2, §9.2); us: the three and Reg F's notice.
+    The pack comes from the conversation's records by name only: anything else gets the court's three."""
+    with EvidenceLog.open(tmp_path / "ev") as log:
+        log.append("outcome", {"type": "disclosure", "pack": pack}, conversation_id="c")
+        for line in lines:
+            log.append("turn", {"speaker": "bot", "channel": "chat", "started_at": "t", "ended_at": "t"},
+                       {"text": line.encode()}, conversation_id="c")
+        result, _ = record_three_elements(log, "c")
+        assert result.missing == missing
+        assert (flagged_for_qa(log) == ["c"]) is bool(missing)
 
 
 def test_retention_and_legal_hold(evdir: Path) -> None:

@@ -97,9 +97,10 @@ def test_pack_validation(doc: dict, message: str) -> None:
 
 def test_operator_pack_file_can_tighten(tmp_path: Path) -> None:
     text = (Path(load_pack("us").source).read_text().replace("version: 1", "version: 7")
-            .replace('{start: "08:00", end: "21:00"}', '{start: "09:00", end: "20:00"}'))
+            .replace('{start: "08:00", end: "21:00",', '{start: "09:00", end: "20:00",'))
     path = tmp_path / "acme-us.yml"
     path.write_text(text)
+    assert 'start: "09:00"' in text
     d = decide(request("2026-11-24T16:30:00Z"), str(path)).to_json()  # 08:30 PST
     assert d["reasons"] == ["QUIET_HOURS"] and d["pack"] == "us@7"
     assert d["next_allowed_at"] == "2026-11-24T17:00:00Z"
