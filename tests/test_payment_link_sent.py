@@ -102,7 +102,7 @@ class Bot:
                                                       "language": language, "channel": channel, **(slots or {})},
                           latest, events, False, None, {}, "action_listen")
         dispatcher = CollectingDispatcher()
-        cls().run(dispatcher, tracker, {})
+        self.events = cls().run(dispatcher, tracker, {})
         self.said = dispatcher.messages
         return [message["response"] for message in dispatcher.messages]
 
@@ -149,6 +149,7 @@ def test_asking_for_the_link_texts_exactly_one_verifiable_link_to_the_accounts_n
     assert bot.act("action_pay_now", "A-1", "send me the link", "pay_now", channel=channel) == [
         "utter_payment_link_sent"]
     assert bot.said[0]["phone_last4"] == "0101" and bot.said[0]["amount"] == "$230.50"
+    assert [e["value"] for e in bot.events if e.get("name") == "outcome"] == ["pay_now"]
     messages = fake.snapshot()["messages"]
     assert len(messages) == 1 and messages[0]["to"] == US_PHONE and messages[0]["from"] == FROM
     url, token = the_link(messages[0]["body"])
@@ -213,6 +214,7 @@ def test_without_a_carrier_the_bot_says_it_could_not_and_the_log_says_why(
     with caplog.at_level(logging.WARNING):
         said = bot.act("action_pay_now", "A-1", "send me the link", "pay_now")
     assert said == ["utter_payment_link_failed"] and "utter_payment_link_sent" not in said
+    assert not [e for e in bot.events if e.get("name") == "outcome"]  # a link that never left is no pay-now outcome
     assert "NOT texted" in caplog.text and "no SMS carrier configured" in caplog.text
     [outcome] = bot.links("A-1")
     assert outcome["sent"] == "false" and outcome["reason"] == NO_CARRIER and "sid" not in outcome

@@ -414,8 +414,8 @@ action("action_third_party")(routed(_third_party))
 def pay_now(turn: Turn) -> None:
     if _require_verified(turn):
         assert turn.account is not None
-        _send_link(turn, turn.account.amount_due)
-        turn.set("outcome", "pay_now")
+        if _send_link(turn, turn.account.amount_due):
+            turn.set("outcome", "pay_now")  # a link that never left is no pay-now outcome
         turn.expect(None)
 
 
