@@ -289,7 +289,9 @@ class Account(Base):
 
 @event.listens_for(Account, "load")
 def _loaded(account: Account, context: Any) -> None:
-    keyring = context.session.info.get("keyring") if context.session is not None else None
+    # Session.merge fires `load` with no query context: the keyring then arrives with the store's own session
+    session = getattr(context, "session", None)
+    keyring = session.info.get("keyring") if session is not None else None
     if keyring is not None:
         account.__dict__["_keyring"] = keyring
 
@@ -343,6 +345,41 @@ class InstallmentPlan(Base):
     needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16), default="open")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Obligation(Base):
+    """A promised payment followed through (issue 20, campaigns/followup.py): a promise, or one part of a plan.
+    `key` is its idempotency key (`promise:<id>` or `plan:<id>:<part>`). Times are epoch seconds. Status:
+    open → kept (paid by the deadline, partial payments summed) | broken (not) | settled (the balance was closed).
+    The reminder: pending → sending (claimed, before the text) → sent | refused | unknown (a crash while
+    sending: never repeated). Re-entry after a broken promise: pending → enqueuing → done (`reentry_detail` says
+    where, or why not)."""
+
+    __tablename__ = "obligations"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    promise_id: Mapped[int | None] = mapped_column(Integer)
+    plan_id: Mapped[int | None] = mapped_column(Integer)
+    part: Mapped[int] = mapped_column(Integer, default=0)
+    conversation_id: Mapped[str | None] = mapped_column(String(128))
+    amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    paid: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal("0.00"))
+    due_date: Mapped[dt.date] = mapped_column(Date)
+    made_at: Mapped[float] = mapped_column(Float)  # when the promise or plan was made: payments count from then
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    remind_at: Mapped[float | None] = mapped_column(Float)  # None: no reminder (too late when made)
+    remind_state: Mapped[str] = mapped_column(String(16), default="pending")
+    remind_tries: Mapped[int] = mapped_column(Integer, default=0)
+    remind_claimed_at: Mapped[float | None] = mapped_column(Float)
+    remind_detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    check_at: Mapped[float] = mapped_column(Float)  # the deadline: end of the due date + grace days, local time
+    settled_at: Mapped[float | None] = mapped_column(Float)
+    reentry_state: Mapped[str | None] = mapped_column(String(16))
+    reentry_detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    # Outcome records written with a transition, not yet in the evidence inbox (submitted, then cleared: a crash in
+    # between submits them again, never loses them).
+    announce: Mapped[list] = mapped_column(JSON, default=list)
 
 
 class Dispute(Base):
@@ -444,3 +481,37 @@ class Attempt(Base):
     handled_by: Mapped[str | None] = mapped_column(String(16))  # bot | human
     duration: Mapped[float | None] = mapped_column(Float)  # seconds of handling (call or conversation)
     conversation_id: Mapped[str | None] = mapped_column(String(128))
+
+
+# --- the console's work queue (issue 20) -------------------------------------------------------------------
+
+WORK_CONTEXT = "work_items"  # sealing context of a work item's detail and resolution note
+
+
+class WorkItem(Base):
+    """Something a person must do about an account (console/views_work.py): a handoff, a callback, a human review, a
+    legal track or threat, an open dispute, a broken promise, a campaign's `human_queue` step. Made from what the
+    store already holds, once per (kind, source): `source` names the event (`event:<id>`), the dispute
+    (`dispute:<case>`), the promise (`promise:<id>`), the account's status (`status:<account>@<time>`) or the
+    campaign attempt (its key). open → assigned → closed; `resolution` says how it was closed. The detail's
+    personal values (the last message) and the note are sealed at rest like an event's."""
+
+    __tablename__ = "work_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(240), unique=True)  # "<kind>|<source>": one item per (kind, source)
+    kind: Mapped[str] = mapped_column(String(24))
+    source: Mapped[str] = mapped_column(String(200))
+    account_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    conversation_id: Mapped[str | None] = mapped_column(String(128))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    high_risk: Mapped[bool] = mapped_column(Boolean, default=False)
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    due_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    state: Mapped[str] = mapped_column(String(16), default="open", index=True)  # open | assigned | closed
+    assignee: Mapped[str | None] = mapped_column(String(64))
+    resolution: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    closed_by: Mapped[str | None] = mapped_column(String(64))
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

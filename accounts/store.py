@@ -18,7 +18,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, delete, event, func, select
+from sqlalchemy import create_engine, delete, event, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
@@ -31,6 +31,7 @@ from duebot.accounts.models import (
     Dispute,
     Event,
     InstallmentPlan,
+    Obligation,
     OptOut,
     Payment,
     Promise,
@@ -193,7 +194,9 @@ class AccountStore:
                                 self.keyring.open_text(dispute.details, dispute_context(dispute.case_number)))
         return dispute
 
-    def resolve_dispute(self, case_number: str) -> None:
+    def resolve_dispute(self, case_number: str, resolution: str | None = None) -> None:
+        """Close the case; a disputed account is open again (collection resumes). The account's history gets a
+        `dispute_resolved` event in the same transaction (billing is told: channels/billing)."""
         with self.session() as s:
             dispute = s.get(Dispute, case_number)
             if dispute is None:
@@ -203,6 +206,10 @@ class AccountStore:
             account = s.get(Account, dispute.account_id)
             if account is not None and account.status == "disputed":
                 account.status = "open"
+            s.add(Event(kind="dispute_resolved", account_id=dispute.account_id, conversation_id=None,
+                        detail=seal_values({"case_number": case_number, "reason": dispute.reason,
+                                            **({"resolution": resolution} if resolution else {})},
+                                           EVENT_CONTEXT, self.keyring)))
 
     def has_open_dispute(self, account_id: str) -> bool:
         with self.session() as s:
@@ -222,6 +229,112 @@ class AccountStore:
             if account.amount_due == 0:
                 account.status = "paid"
             return True
+
+    # --- follow-through of promises and plans (issue 20, campaigns/followup.py) ----------------------------
+    def apply_payment(self, account_id: str, amount: Decimal, reference: str,
+                      at: dt.datetime | None = None) -> bool:
+        """`record_payment`, and in the same transaction the follow-through: the payment counts toward the
+        account's open promises and plan parts (earliest due first, partial payments summed); those paid in full
+        are kept and their pending reminders cancelled; when the balance is closed, every open one is settled."""
+        with self.session() as s:
+            if s.get(Payment, reference) is not None:
+                return False
+            account = s.get(Account, account_id)
+            if account is None:
+                raise KeyError(account_id)
+            s.add(Payment(reference=reference, account_id=account_id, amount=amount, paid_at=at or utcnow()))
+            account.amount_due = max(Decimal("0.00"), account.amount_due - amount)
+            if account.amount_due == 0:
+                account.status = "paid"
+            # the account's history, and billing's `payment_received` (channels/billing), in the same transaction
+            s.add(Event(kind="payment", account_id=account_id, conversation_id=None,
+                        detail=seal_values({"amount": str(amount), "reference": reference,
+                                            "remaining": str(account.amount_due)}, EVENT_CONTEXT, self.keyring)))
+            s.flush()
+            self.settle_obligations(s, account, (at or utcnow()).timestamp())
+            return True
+
+    def settle_obligations(self, s: Session, account: Account, now: float, *, deadline_passed: bool = False) -> list[
+            Obligation]:
+        """Share the account's payments out over its obligations, each payment once, to the earliest due that was
+        made before it and whose deadline it meets; an open one paid in full becomes kept (with `deadline_passed`,
+        one past its deadline and not paid becomes broken). Returns the obligations that changed status. Runs
+        inside the caller's transaction `s`."""
+        rows = list(s.scalars(select(Obligation).where(Obligation.account_id == account.id).order_by(
+            Obligation.due_date, Obligation.made_at, Obligation.part)))
+        if not rows:
+            return []
+        payments = s.execute(select(Payment.paid_at, Payment.amount).where(Payment.account_id == account.id)
+                             .order_by(Payment.paid_at)).all()
+        share = {row.key: Decimal("0.00") for row in rows}
+        for paid_at, amount in payments:
+            when = (paid_at if paid_at.tzinfo else paid_at.replace(tzinfo=dt.UTC)).timestamp()
+            left = Decimal(amount)
+            for row in rows:
+                if left <= 0:
+                    break
+                if row.made_at - 60 <= when <= row.check_at and share[row.key] < row.amount:
+                    used = min(left, Decimal(row.amount) - share[row.key])
+                    share[row.key] += used
+                    left -= used
+        changed = []
+        for row in rows:
+            if row.status != "open":
+                continue
+            row.paid = share[row.key]
+            status = None
+            if share[row.key] >= row.amount:
+                status = "kept"
+            elif account.amount_due == 0:
+                status = "settled"  # the whole balance was paid: nothing is left to promise
+            elif deadline_passed and now >= row.check_at:
+                status = "broken"
+            if status is not None:
+                self._transition(s, row, status, now)
+                changed.append(row)
+        self._close_sources(s, rows)
+        return changed
+
+    def _transition(self, s: Session, row: Obligation, status: str, now: float) -> None:
+        row.status, row.settled_at = status, now
+        if row.remind_state == "pending":
+            row.remind_state = "cancelled"
+        kind = {"kept": "promise_kept", "settled": "promise_kept", "broken": "promise_broken"}[status]
+        detail = {"key": row.key, "status": status, "amount": str(row.amount), "paid": str(row.paid),
+                  "due_date": row.due_date.isoformat()}
+        if row.promise_id is not None:
+            detail["promise_id"] = row.promise_id
+        else:
+            detail |= {"plan_id": row.plan_id, "part": row.part}
+        s.add(Event(kind=kind, account_id=row.account_id, conversation_id=row.conversation_id,
+                    detail=seal_values(detail, EVENT_CONTEXT, self.keyring)))
+        row.announce = [*(row.announce or []), {"type": kind, "account_id": row.account_id, **detail}]
+
+    @staticmethod
+    def _close_sources(s: Session, rows: list[Obligation]) -> None:
+        """A promise takes its obligation's status; a plan is broken when a part is, kept when all are."""
+        plans: dict[int, list[str]] = {}
+        for row in rows:
+            if row.promise_id is not None and row.status != "open":
+                promise = s.get(Promise, row.promise_id)
+                if promise is not None and promise.status == "open":
+                    promise.status = "kept" if row.status == "settled" else row.status
+            elif row.plan_id is not None:
+                plans.setdefault(row.plan_id, []).append(row.status)
+        for plan_id, states in plans.items():
+            plan = s.get(InstallmentPlan, plan_id)
+            if plan is None or plan.status not in ("open", "broken"):
+                continue
+            if "broken" in states:
+                plan.status = "broken"
+            elif all(state in ("kept", "settled") for state in states):
+                plan.status = "kept"
+
+    def obligations(self, account_id: str) -> list[Obligation]:
+        """The account's followed-through promises and plan parts, earliest due first."""
+        with self.session() as s:
+            return list(s.scalars(select(Obligation).where(Obligation.account_id == account_id).order_by(
+                Obligation.due_date, Obligation.made_at, Obligation.part)))
 
     def add_event(self, kind: str, account_id: str | None, conversation_id: str | None,
                   detail: dict | None = None) -> None:
@@ -388,3 +501,172 @@ class AccountStore:
                 entry["reservation_id"] = reservation_id
             history.append(entry)
         return history
+
+    # --- the console's work queue (issue 20, console/work_queue.py) -----------------------------------
+    def events_of(self, kinds: tuple[str, ...], after_id: int = 0) -> list[Event]:
+        """Events of these kinds (any account) after `after_id`, oldest first, their details opened."""
+        with self.session() as s:
+            events = list(s.scalars(select(Event).where(Event.kind.in_(kinds), Event.id > after_id)
+                                    .order_by(Event.id)))
+        for row in events:
+            set_committed_value(row, "detail", open_values(row.detail or {}, EVENT_CONTEXT, self.keyring))
+        return events
+
+    def open_disputes(self) -> list[Dispute]:
+        with self.session() as s:
+            disputes = list(s.scalars(select(Dispute).where(Dispute.status == "open")))
+        return [self._opened_dispute(d) for d in disputes]
+
+    def broken_promises(self) -> list[Promise]:
+        with self.session() as s:
+            return list(s.scalars(select(Promise).where(Promise.status == "broken")))
+
+    def accounts_in_status(self, status: str) -> list[tuple[str, dt.datetime]]:
+        """(account id, last updated) of the accounts in `status`."""
+        with self.session() as s:
+            return [(a, u) for a, u in s.execute(select(Account.id, Account.updated_at)
+                                                 .where(Account.status == status))]
+
+    def work_item_keys(self) -> set[str]:
+        from duebot.accounts.models import WorkItem
+
+        with self.session() as s:
+            return set(s.scalars(select(WorkItem.key)))
+
+    def add_work_item(self, kind: str, source: str, *, due_at: dt.datetime, account_id: str | None,
+                      conversation_id: str | None = None, reason: str | None = None, high_risk: bool = False,
+                      detail: dict | None = None, created_at: dt.datetime | None = None) -> bool:
+        """One item per (kind, source): True when it is new, False when it exists (a sync that runs again)."""
+        from sqlalchemy.exc import IntegrityError
+
+        from duebot.accounts.models import WORK_CONTEXT, WorkItem
+
+        key = f"{kind}|{source}"
+        try:
+            with self.session() as s:
+                if s.scalar(select(WorkItem.id).where(WorkItem.key == key)) is not None:
+                    return False
+                s.add(WorkItem(key=key, kind=kind, source=source, account_id=account_id,
+                               conversation_id=conversation_id, reason=reason, high_risk=high_risk,
+                               detail=seal_values(detail or {}, WORK_CONTEXT, self.keyring),
+                               created_at=created_at or utcnow(), due_at=due_at, state="open"))
+            return True
+        except IntegrityError:  # another sync inserted it meanwhile
+            return False
+
+    def _opened_item(self, item):  # noqa: ANN001, ANN202 - a detached WorkItem
+        from duebot.accounts.models import WORK_CONTEXT
+
+        set_committed_value(item, "detail", open_values(item.detail or {}, WORK_CONTEXT, self.keyring))
+        if item.note and crypto.looks_sealed(item.note):
+            set_committed_value(item, "note", self.keyring.open_text(item.note, f"{WORK_CONTEXT}.note:{item.id}"))
+        return item
+
+    def work_items(self, kinds: tuple[str, ...] | None = None, states: tuple[str, ...] | None = None) -> list:
+        """Work items by due time (soonest first), details and notes opened."""
+        from duebot.accounts.models import WorkItem
+
+        query = select(WorkItem).order_by(WorkItem.due_at, WorkItem.id)
+        if kinds:
+            query = query.where(WorkItem.kind.in_(kinds))
+        if states:
+            query = query.where(WorkItem.state.in_(states))
+        with self.session() as s:
+            items = list(s.scalars(query))
+        return [self._opened_item(i) for i in items]
+
+    def work_item(self, item_id: int):  # noqa: ANN201 - WorkItem | None
+        from duebot.accounts.models import WorkItem
+
+        with self.session() as s:
+            item = s.get(WorkItem, item_id)
+        return self._opened_item(item) if item is not None else None
+
+    def assign_work_item(self, item_id: int, username: str) -> bool:
+        """open → assigned to `username` (a compare-and-set: of two agents, one gets it)."""
+        from duebot.accounts.models import WorkItem
+
+        with self.session() as s:
+            done = s.execute(update(WorkItem).where(WorkItem.id == item_id, WorkItem.state == "open")
+                             .values(state="assigned", assignee=username))
+            return done.rowcount == 1
+
+    def close_work_item(self, item_id: int, username: str, resolution: str, note: str | None,
+                        account_status: tuple[str, str] | None = None) -> bool:
+        """assigned to `username` → closed, with the account's status moved (from, to) in the same transaction
+        when it is still `from` (collection resumes only through a closed item)."""
+        from duebot.accounts.models import WORK_CONTEXT, WorkItem
+
+        sealed = self.keyring.seal_text(note, f"{WORK_CONTEXT}.note:{item_id}") if note else None
+        with self.session() as s:
+            done = s.execute(update(WorkItem).where(WorkItem.id == item_id, WorkItem.state == "assigned",
+                                                    WorkItem.assignee == username)
+                             .values(state="closed", resolution=resolution, note=sealed, closed_by=username,
+                                     closed_at=utcnow()))
+            if done.rowcount != 1:
+                return False
+            item = s.get(WorkItem, item_id)
+            if account_status is not None and item is not None and item.account_id:
+                s.execute(update(Account).where(Account.id == item.account_id, Account.status == account_status[0])
+                          .values(status=account_status[1], updated_at=utcnow()))
+            return True
+
+    def set_amount_due(self, account_id: str, amount: Decimal) -> None:
+        with self.session() as s:
+            account = s.get(Account, account_id)
+            if account is None:
+                raise KeyError(account_id)
+            account.amount_due = amount
+            if amount == 0 and account.status in ("open", "disputed"):
+                account.status = "closed"  # nothing is owed: collection ends
+
+    def review_outcomes(self, account_id: str, approve: bool) -> int:
+        """A person's decision on the promises and plans waiting for review: approved (they stand) or rejected.
+        Returns how many were decided."""
+        values = {"needs_review": False} if approve else {"needs_review": False, "status": "rejected"}
+        n = 0
+        with self.session() as s:
+            for table in (Promise, InstallmentPlan):
+                n += s.execute(update(table).where(table.account_id == account_id, table.needs_review.is_(True),
+                                                   table.status == "open").values(**values)).rowcount
+        return n
+
+    def queue_human_step(self, key: str, *, campaign_id: str, account_id: str, step: int, step_name: str,
+                         now: float, due_at: dt.datetime, reason: str) -> bool:
+        """A campaign's human step: the attempt is started (handled by a person), a work item is made, and the
+        account stays on this step (queued) until the item is closed. Idempotent: False when already queued."""
+        from duebot.accounts.models import CampaignAccount, WorkItem
+
+        with self.session() as s:
+            new = s.get(Attempt, key) is None
+            if new:
+                s.add(Attempt(key=key, campaign_id=campaign_id, account_id=account_id, step=step,
+                              step_name=step_name, channel="human", purpose="collection", state="started",
+                              tries=1, reasons=[], started_at=now, worker="human_queue", right_party=False,
+                              handled_by="human"))
+            item_key = f"human_queue|{key}"
+            if s.scalar(select(WorkItem.id).where(WorkItem.key == item_key)) is None:
+                s.add(WorkItem(key=item_key, kind="human_queue", source=key, account_id=account_id, reason=reason,
+                               detail={"campaign_id": campaign_id, "step": step_name}, created_at=utcnow(),
+                               due_at=due_at, state="open"))
+            s.execute(update(CampaignAccount).where(CampaignAccount.campaign_id == campaign_id,
+                                                    CampaignAccount.account_id == account_id,
+                                                    CampaignAccount.step == step).values(queued=True))
+        return new
+
+    def finish_human_step(self, key: str, *, now: float, next_step: int, due_at: float, state: str,
+                          reason: str | None) -> bool:
+        """The person closed the step's work item: the attempt is done and the account moves on, in one
+        transaction. False when it was finished already (nothing moves twice)."""
+        from duebot.accounts.models import CampaignAccount
+
+        with self.session() as s:
+            attempt = s.get(Attempt, key)
+            if attempt is None or attempt.state != "started" or attempt.channel != "human":
+                return False
+            attempt.state, attempt.finished_at, attempt.outcome = "done", now, "handled"
+            s.execute(update(CampaignAccount).where(
+                CampaignAccount.campaign_id == attempt.campaign_id, CampaignAccount.account_id == attempt.account_id,
+                CampaignAccount.step == attempt.step).values(step=next_step, due_at=due_at, state=state,
+                                                             reason=reason, queued=False))
+            return True

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import os
 import signal
 import socket
@@ -27,13 +28,15 @@ from duebot.accounts.store import AccountStore
 from duebot.campaigns import planner
 from duebot.campaigns.contactors import AttemptResult, ContactJob, Contactor, LookupContactor
 from duebot.campaigns.control import CANCELLED, RUNNING, Control, Job
-from duebot.campaigns.repo import CampaignRepo
+from duebot.campaigns.repo import Advance, CampaignRepo
 from duebot.campaigns.scheduler import Scheduler
 from duebot.campaigns.strategy import Step, Strategy, load_strategy
 from duebot.evidence.inbox import EvidenceInbox
 from duebot.policies.audit import AuditSink
 from duebot.policies.reserve import GatesByPack, LiveGate
 from duebot.policies.timeutil import format_instant
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -48,6 +51,7 @@ class WorkerOptions:
     sms_rate: float | None = None
     max_calls: int | None = None
     evidence: bool = True
+    follow_up_interval: float | None = None  # promise and plan follow-through; None: DUEBOT_FOLLOW_UP_INTERVAL, 0: off
     name: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
 
 
@@ -75,14 +79,41 @@ class Worker:
                     for i in range(self.opt.concurrency)]
         for t in threads:
             t.start()
+        follow_up, next_follow_up = self._follow_through(), 0.0
         try:
             while not self.stopping.wait(self.opt.scheduler_interval):
                 with contextlib.suppress(redis.ConnectionError):
                     self.scheduler.tick(self.name)
+                if follow_up is not None and time.monotonic() >= next_follow_up:
+                    next_follow_up = time.monotonic() + follow_up[1]
+                    try:
+                        follow_up[0].tick()
+                    except Exception:  # noqa: BLE001 - a bad round must not stop the campaign: the next one retries
+                        logger.exception("promise follow-through round failed")
         finally:
             self.stopping.set()
             for t in threads[1:]:
                 t.join(timeout=10)
+
+    def _follow_through(self) -> tuple[Any, float] | None:
+        """Promise and plan follow-through (campaigns/followup.py), every DUEBOT_FOLLOW_UP_INTERVAL seconds."""
+        from duebot import clients
+        from duebot.campaigns.followup import FollowThrough
+        from duebot.settings import load_settings
+
+        interval = self.opt.follow_up_interval
+        if interval is None:
+            interval = load_settings().payments.follow_up_interval
+        if not interval:
+            return None
+        try:
+            runner = FollowThrough(self.store, self.client, lambda: clients.sms_sender(client=self.client,
+                                                                                        store=self.store),
+                                   inbox=self.inbox, name=self.name, lease=max(3 * interval, 10.0))
+        except Exception:  # noqa: BLE001 - e.g. a bad `follow_up` in the strategy: the campaign still runs
+            logger.exception("promise follow-through NOT running")
+            return None
+        return runner, interval
 
     def stop(self, *_: Any) -> None:
         self.stopping.set()
@@ -138,19 +169,29 @@ class Worker:
         if job.step >= len(schedule):
             return True
         step = schedule[job.step]
+        if step.channel == "human" and attempt is not None and attempt.state == "started":
+            return self._human(job, step)  # its work item is open: the account waits on this step
         if attempt is not None and attempt.state == "started":
             return self._orphan(job, attempt, account, strategy, schedule, step)
-        now = time.time()
         if account.status in planner.FINISHED_STATUSES:
             self.repo.finish_account(job.campaign_id, job.account_id, job.step, "stopped", account.status)
             return True
         if step.channel == "human":
-            self.repo.record_human(job.key, campaign_id=job.campaign_id, account_id=job.account_id, step=job.step,
-                                   step_name=step.name, now=now,
-                                   advance=planner.after_attempt(strategy, account, schedule, job.step, None, now, now))
-            self.control.count(job.campaign_id, step.name, "human", "queued")
-            return True
+            return self._human(job, step)
         return self._contact(job, account, strategy, schedule, step)
+
+    def _human(self, job: Job, step: Step) -> bool:
+        """A person's step (an agent call, a visit): a work item in the console's queue. The attempt stays started
+        and the account on this step until a person closes the item (`close_human_step` counts it done then)."""
+        from duebot.console.work_queue import load_rules
+
+        now = time.time()
+        rules = load_rules()
+        due = rules.due(dt.datetime.fromtimestamp(now, dt.UTC), rules.high_risk("human_queue", step.name))
+        if self.store.queue_human_step(job.key, campaign_id=job.campaign_id, account_id=job.account_id,
+                                       step=job.step, step_name=step.name, now=now, due_at=due, reason=step.name):
+            self.control.count(job.campaign_id, step.name, "human", "queued")
+        return True
 
     def _contact(self, job: Job, account: Account, strategy: Strategy, schedule: tuple[Step, ...],
                  step: Step) -> bool:
@@ -266,6 +307,30 @@ class Worker:
             self.inbox.submit("gate_decision", {"decision": decision, "account_id": job.account_id,
                                                 "campaign_id": job.campaign_id, "step": step.name,
                                                 "key": job.key, "reservation_id": reservation_id})
+
+
+def close_human_step(store: AccountStore, client: redis.Redis, key: str, result: str | None = None) -> bool:
+    """A person closed the work item of a campaign's human step (console/views_work.py): the attempt is done,
+    handled by a person, the account goes on to its next step (or out of the campaign), and the step's completion
+    is counted. Idempotent: False when the step was finished already."""
+    repo = CampaignRepo(store)
+    attempt = repo.attempt(key)
+    if attempt is None or attempt.state != "started" or attempt.channel != "human":
+        return False
+    now = time.time()
+    campaign, account = repo.get(attempt.campaign_id), repo.account(attempt.account_id)
+    if campaign is None or account is None:
+        advance = Advance(attempt.step + 1, now, "finished")
+    else:
+        strategy = load_strategy(campaign.strategy)
+        schedule = planner.schedule_for(strategy, account, dt.date.today())
+        advance = planner.after_attempt(strategy, account, schedule, attempt.step, result,
+                                        attempt.started_at or now, now)
+    if not store.finish_human_step(key, now=now, next_step=advance.step, due_at=advance.due_at, state=advance.state,
+                                   reason=advance.reason):
+        return False
+    Control(client).count(attempt.campaign_id, attempt.step_name, "human", "done", "outcome:handled")
+    return True
 
 
 def run_worker(store: AccountStore, client: redis.Redis, contactors: dict[str, Contactor],

@@ -8,7 +8,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from duebot.console import views_admin, views_auth, views_campaigns, views_kpis, views_qa
+from duebot.console import views_admin, views_auth, views_campaigns, views_kpis, views_qa, views_work
 from duebot.console.context import HERE, Ctx, NotLoggedIn, get_console, templates
 from duebot.console.i18n import N_, Msg
 from duebot.console.masking import console_logger
@@ -24,7 +24,7 @@ _PHRASES = (N_("Not Found"), N_("Method Not Allowed"))
 
 def install(app: FastAPI) -> None:
     console_logger()  # masking filter on the console's log lines before anything logs
-    for module in (views_auth, views_campaigns, views_kpis, views_qa, views_admin):
+    for module in (views_auth, views_campaigns, views_kpis, views_qa, views_work, views_admin):
         app.include_router(module.router, prefix=PREFIX)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=str(HERE / "static")), name="console-static")
     # CSP, frame-ancestors, Referrer-Policy, nosniff on every console response; HSTS when served over https

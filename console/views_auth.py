@@ -17,7 +17,7 @@ router = APIRouter(tags=["console"], include_in_schema=False)
 log = console_logger()
 HOME = {Role.ADMIN: "/console/users", Role.CAMPAIGN_MANAGER: "/console/campaigns",
         Role.QA_REVIEWER: "/console/transcripts", Role.AUDITOR: "/console/transcripts",
-        Role.MONITOR: "/console/campaigns"}
+        Role.MONITOR: "/console/campaigns", Role.AGENT: "/console/work"}
 
 
 def _cookie(response: Response, console: Console, token: str) -> None:

@@ -468,7 +468,8 @@ def _print_transcripts(transcripts: dict[str, list[str]], outcomes: dict[str, st
 
 # One console user per role (issue 10), reset at every run; the demo's data directory is a scratch one.
 DEMO_CONSOLE_USERS = {"admin": ("admin", "demo-admin-pass"), "manager": ("campaign_manager", "demo-manager-pass"),
-                      "qa": ("qa_reviewer", "demo-qa-pass"), "auditor": ("auditor", "demo-auditor-pass")}
+                      "qa": ("qa_reviewer", "demo-qa-pass"), "auditor": ("auditor", "demo-auditor-pass"),
+                      "agent": ("agent", "demo-agent-pass")}
 
 
 def create_console_users() -> str:

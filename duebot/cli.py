@@ -17,6 +17,7 @@ from duebot import __version__
 from duebot.accounts.cli import app as accounts_app
 from duebot.campaigns.cli import app as campaign_app
 from duebot.campaigns.report_cli import report as money_report
+from duebot.channels.billing.cli import app as billing_app
 from duebot.console.cli import app as console_app
 from duebot.emotion.cli import app as emotion_app
 from duebot.emotion.cli import eval_emotion
@@ -41,6 +42,7 @@ app.add_typer(emotion_app, name="emotion")
 app.add_typer(console_app, name="console")
 app.command("report")(money_report)  # money KPIs by branch and period (campaigns/money.py)
 app.add_typer(risk_app, name="risk")
+app.add_typer(billing_app, name="billing")  # issue 20: the billing/CRM relay (channels/billing/cli.py)
 
 config_app = typer.Typer(help="The settings tree: what duebot reads, its effective values, their check.",
                          no_args_is_help=True)

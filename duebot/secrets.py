@@ -18,7 +18,7 @@ from pathlib import Path
 from duebot.settings import Settings, load_settings
 
 NAMES = ("payment", "chat", "channel", "rasa_token", "actions_token", "redis_password", "voice", "data_key",
-         "blind_index")
+         "blind_index", "billing_webhook")
 
 
 def secrets_dir(settings: Settings) -> Path:

@@ -156,6 +156,22 @@ class Stack:
             env={"REDIS_URL": self.redis.url, "DUEBOT_DATA_DIR": str(s.data_dir)},
             ready_timeout=60,
         ), "campaign worker")
+
+        # issue 20: account events to the operator's billing/CRM, signed (channels/billing/relay.py)
+        if s.billing.webhook_url:
+            from duebot.channels.billing.relay import relay_running
+            from duebot.settings import mask
+
+            self._launch(ServiceSpec(
+                name="billing",
+                argv=[sys.executable, "-m", "duebot.cli", "billing", "relay"],
+                log_path=self._log("billing"),
+                ready=lambda: relay_running(redis.Redis.from_url(self.redis.url)),
+                env={"REDIS_URL": self.redis.url, "DUEBOT_DATA_DIR": str(s.data_dir)},
+                ready_timeout=30,
+            ), mask(s.billing.webhook_url, True))  # a URL's user and password are not printed
+        else:
+            self.say("billing  not started: DUEBOT_BILLING_WEBHOOK_URL is not set (no events go to billing/CRM)")
         self._write_state()
 
     def _rasa_spec(self, name: str, model: Path, port: int, actions_url: str, emotion_url: str) -> ServiceSpec:

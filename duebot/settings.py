@@ -270,11 +270,29 @@ class PaymentSettings(Group):
 
     link_base_url: str | None = env("DUEBOT_PAYMENT_LINK_BASE_URL", None,
                                     "The payment page a link opens; the signed token is added as `?t=…`. Default: "
-                                    "DUEBOT_PUBLIC_URL + `/pay` (duebot's web service, which serves no payment page "
-                                    "yet): set your payment provider's hosted page, which reads the token and confirms "
-                                    "through `POST /payments/webhook`.")
+                                    "DUEBOT_PUBLIC_URL + `/pay`, duebot's own payment page (payments/page.py), which "
+                                    "shows the amount and hands over to DUEBOT_PAYMENT_PROVIDER_URL. A provider's own "
+                                    "hosted page instead reads the token and confirms through "
+                                    "`POST /payments/webhook`.")
+    provider_url: str | None = env("DUEBOT_PAYMENT_PROVIDER_URL", None,
+                                   "The payment provider's checkout API (payments/provider.py): `/pay` POSTs "
+                                   "`<url>/checkouts` (signed like the webhook) and sends the subscriber to the "
+                                   "checkout it returns; the provider confirms through `POST /payments/webhook`. "
+                                   "Unset: the page says online payment is not available and gives the callback "
+                                   "number. Local: `python -m duebot.payments.fake_provider`.")
+    follow_up_interval: float = env("DUEBOT_FOLLOW_UP_INTERVAL", 30.0,
+                                    "Seconds between two rounds of promise and plan follow-through (reminders, "
+                                    "deadline checks, campaign re-entry; campaigns/followup.py) in the campaign "
+                                    "worker. 0: the worker does not run it.")
 
-    @field_validator("link_base_url")
+    @field_validator("follow_up_interval")
+    @classmethod
+    def _interval(cls, value: float) -> float:
+        if not 0 <= value <= 86400:
+            raise ValueError("expected seconds from 0 to 86400")
+        return value
+
+    @field_validator("link_base_url", "provider_url")
     @classmethod
     def _page(cls, value: str | None) -> str | None:
         if value is None:
@@ -341,6 +359,10 @@ class SecretsSettings(Group):
                                         "Keys the blind index (HMAC) a sealed phone number is looked up by (at least "
                                         "32 characters). Changing it: DUEBOT_BLIND_INDEX_OLD_KEYS, then `duebot "
                                         "accounts rekey`.", secret=True)
+    billing_webhook: SecretStr | None = env("DUEBOT_BILLING_WEBHOOK_SECRET", None,
+                                            "Signs the events sent to the operator's billing/CRM and verifies its "
+                                            "updates (`X-Duebot-Signature: sha256=<hex HMAC>`, docs/billing.md).",
+                                            secret=True)
 
     @field_validator("*")
     @classmethod
@@ -638,6 +660,44 @@ class ApiSettings(Group):
         return self._pairs(self.strategies)
 
 
+class BillingSettings(Group):
+    """The operator's billing/CRM (channels/billing/, docs/billing.md): signed events out, signed updates in. The
+    key is DUEBOT_BILLING_WEBHOOK_SECRET (group `secrets`), generated when unset."""
+
+    webhook_url: str | None = env("DUEBOT_BILLING_WEBHOOK_URL", None,
+                                  "Where the billing relay POSTs events. Unset: the relay does not run.")
+    max_attempts: int = env("DUEBOT_BILLING_MAX_ATTEMPTS", 6,
+                            "Tries per event before it goes to the dead-letter list (`duebot billing retry`).")
+    backoff: float = env("DUEBOT_BILLING_BACKOFF", 1.0,
+                         "Seconds before the first retry; doubled after each failure.")
+    backoff_max: float = env("DUEBOT_BILLING_BACKOFF_MAX", 60.0, "The longest wait between two tries, in seconds.")
+    timeout: float = env("DUEBOT_BILLING_TIMEOUT", 10.0, "Seconds one POST may take.")
+    policy: Path | None = env("DUEBOT_BILLING_POLICY", None,
+                              "When to ask billing to suspend or restore service (YAML). Default: "
+                              "channels/billing/billing.yml.")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and (urlparse(value).scheme not in ("http", "https") or not urlparse(value).netloc):
+            raise ValueError("expected an http(s):// URL")
+        return value
+
+    @field_validator("max_attempts")
+    @classmethod
+    def _attempts(cls, value: int) -> int:
+        if not 1 <= value <= 50:
+            raise ValueError("expected 1 to 50 tries")
+        return value
+
+    @field_validator("backoff", "backoff_max", "timeout")
+    @classmethod
+    def _seconds(cls, value: float) -> float:
+        if not 0 < value <= 3600:
+            raise ValueError("expected seconds above 0 and at most 3600")
+        return value
+
+
 class Settings(StackSettings):
     """The whole tree. The stack's own fields sit at the top; each subsystem has its group."""
 
@@ -659,6 +719,7 @@ class Settings(StackSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     risk: RiskSettings = Field(default_factory=RiskSettings)
     kpi: KpiSettings = Field(default_factory=KpiSettings)
+    billing: BillingSettings = Field(default_factory=BillingSettings)
 
     @property
     def payment_link_base_url(self) -> str:

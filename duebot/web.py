@@ -6,10 +6,12 @@ from fastapi import APIRouter, FastAPI
 
 from duebot import __version__, clients
 from duebot.campaigns.http import router as campaign_router
+from duebot.channels.billing.http import router as billing_router
 from duebot.channels.chat.webchat import router as chat_router
 from duebot.channels.sms.webhook import router as sms_router
 from duebot.evidence.inbox import InboxAuditSink
 from duebot.payments.http import router as payment_router
+from duebot.payments.page import router as payment_page_router
 from duebot.policies.http import router as gate_router
 from duebot.policies.http import set_audit_sink
 from duebot.settings import load_settings
@@ -39,9 +41,11 @@ def create_app() -> FastAPI:
 
     app.include_router(gate_router)
     app.include_router(payment_router)
+    app.include_router(payment_page_router)  # GET/POST /pay: the payment page (issue 20)
     app.include_router(sms_router)
     app.include_router(chat_router)
     app.include_router(campaign_router)
+    app.include_router(billing_router)  # issue 20: billing/CRM updates (channels/billing/http.py)
     if settings.twilio.voice_enabled:
         app.include_router(_twilio_voice_router())
     from duebot.console.app import install as install_console  # issue 10: the web console under /console

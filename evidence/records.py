@@ -52,7 +52,11 @@ KINDS: dict[str, tuple[str, ...]] = {
 # Settlements, and the other things a conversation can end in or lead to (all of them QA looks at).
 OUTCOME_TYPES = ("promise", "plan", "dispute", "opt_out", "payment", "payment_link", "partial", "handoff",
                  "callback", "wrong_number", "third_party", "complaint", "hardship", "human_review", "legal_track",
-                 "identity_verified", "verification_failed", "disclosure", "legal_threat")
+                 "identity_verified", "verification_failed", "disclosure", "legal_threat",
+                 "billing_update",
+                 "promise_kept", "promise_broken", "reminder_due", "campaign_reentry")  # the last 4: follow-through
+# a person's decisions in the console's work queue (issue 20, console/views_work.py)
+OUTCOME_TYPES += ("dispute_resolution", "review_decision", "work_item_closed")
 SPEAKERS = ("bot", "debtor", "agent", "system")
 # Kinds that describe something said or done in a conversation and therefore need its id.
 NEEDS_CONVERSATION = {"turn", "outcome", "three_elements", "erasure", "legal_hold", "legal_hold_release",

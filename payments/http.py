@@ -57,7 +57,7 @@ async def payment_webhook(request: Request) -> dict[str, object]:
     if _store().get_account(link.account_id) is None:  # a link of an account removed since it was sent
         raise HTTPException(status_code=404, detail=f"unknown account {link.account_id}")
     try:
-        applied = _store().record_payment(link.account_id, amount, reference)
+        applied = _store().apply_payment(link.account_id, amount, reference)  # also promises and plans kept
     except KeyError as exc:
         raise HTTPException(status_code=404, detail=f"unknown account {link.account_id}") from exc
     account = _store().get_account(link.account_id)

@@ -47,9 +47,13 @@ def test_dispute_holds_and_releases_collection(store):
     case = store.open_dispute("A-1", "unrecognised_charges", "168 charges", "c1")
     assert store.get_account("A-1").status == "disputed"
     assert store.has_open_dispute("A-1")
-    store.resolve_dispute(case.case_number)
+    store.resolve_dispute(case.case_number, "rejected")
     assert not store.has_open_dispute("A-1")
     assert store.get_account("A-1").status == "open"
+    # the history says so (billing's relay turns it into `dispute_resolved`), without the subscriber's words
+    [event] = [e for e in store.events("A-1") if e.kind == "dispute_resolved"]
+    assert event.detail == {"case_number": case.case_number, "reason": "unrecognised_charges",
+                            "resolution": "rejected"}
 
 
 def test_payment_is_applied_once_per_reference(store):
@@ -59,6 +63,14 @@ def test_payment_is_applied_once_per_reference(store):
     assert store.get_account("A-1").amount_due == Decimal("200.00")
     assert store.record_payment("A-1", Decimal("200.00"), "pay-2")
     assert store.get_account("A-1").status == "paid"
+
+
+def test_an_applied_payment_is_in_the_accounts_history_once(store):
+    import_csv(FIXTURE, store, today=dt.date(2026, 11, 24))
+    assert store.apply_payment("A-1", Decimal("30.50"), "pay-1")
+    assert not store.apply_payment("A-1", Decimal("30.50"), "pay-1")  # a provider's retry
+    payments = [e.detail for e in store.events("A-1") if e.kind == "payment"]
+    assert payments == [{"amount": "30.50", "reference": "pay-1", "remaining": "200.00"}]
 
 
 def test_opt_out_is_per_number_on_every_channel(store):
@@ -82,3 +94,17 @@ def test_gate_sees_opt_out_and_dispute_from_the_store(store):
     store.set_opt_out("+14155550101", True, "voice", "conversation")
     request["subscriber"] = store.gate_subscriber("A-1")
     assert "OPTED_OUT" in decide(request, "us").reasons
+
+
+def test_upsert_account_creates_and_updates_one_account(store):
+    """Session.merge fires `load` without a query context: a brand-new account must still be stored, sealed."""
+    from duebot.accounts.models import Account
+
+    account = Account(id="N-1", name="王芳", phone="+8613910990000", amount_due=Decimal("10.00"), currency="CNY",
+                      due_date=dt.date(2026, 11, 1), segment="forgot", pack="cn", language="zh")
+    assert store.upsert_account(account) is True
+    stored = store.get_account("N-1")
+    assert (stored.name, stored.phone, stored.amount_due) == ("王芳", "+8613910990000", Decimal("10.00"))
+    account.amount_due = Decimal("5.00")
+    store.upsert_account(account)
+    assert store.get_account("N-1").amount_due == Decimal("5.00")

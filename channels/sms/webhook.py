@@ -112,6 +112,9 @@ class SmsChannel:
             # Every number the phone is on, every channel: the gate reads this flag for voice and SMS alike.
             self.store.set_opt_out(phone, True, channel="sms", source=f"keyword:{text.strip()[:32]}")
             self.record_outcome(conversation_id, "opt_out", keyword=text.strip()[:32], account_id=account_id)
+            if account_id is not None:  # the account's history, and billing's `opt_out` event (channels/billing)
+                self.store.add_event("opt_out", account_id, conversation_id,
+                                     {"channel": "sms", "keyword": text.strip()[:32]})
             reply = self._say("opt_out", language, pack)
         elif keyword is Keyword.OPT_IN:
             self.store.set_opt_out(phone, False, channel="sms", source=f"keyword:{text.strip()[:32]}")

@@ -140,6 +140,9 @@ def test_stop_and_start_in_many_spellings(rig: Rig, stop: str, start: str) -> No
         ("turn", "debtor"), ("turn", "system")]
     assert {conversation for _, conversation, _, _ in records} == {"sms:A-1"}
     assert records[0][3] == stop and records[2][3].startswith("Acme Telecom billing: you are unsubscribed")
+    # the account's history holds the opt-out too (billing's relay reads it: channels/billing)
+    [event] = [e for e in rig.channel.store.events("A-1") if e.kind == "opt_out"]
+    assert event.conversation_id == "sms:A-1" and event.detail == {"channel": "sms", "keyword": stop}
 
 
 def test_chinese_opt_out_for_a_cn_pack_account(rig: Rig) -> None:

@@ -35,7 +35,7 @@ from tests.campaigns.conftest import midday_zone
 
 REDIS_DB = 7  # its own database: the browser tests' stack shares this Redis server (db 0)
 NAMES = {Role.ADMIN: "ada", Role.CAMPAIGN_MANAGER: "manon", Role.QA_REVIEWER: "quinn", Role.AUDITOR: "audrey",
-         Role.MONITOR: "mona"}
+         Role.MONITOR: "mona", Role.AGENT: "gina"}
 GATE_REQUEST = {"now": "2026-11-24T20:00:00Z",
                 "contact": {"channel": "sms", "purpose": "reminder", "to": "+14155550101"},
                 "subscriber": {"id": "S-1", "timezone": "America/Los_Angeles", "opted_out": False,
@@ -52,6 +52,9 @@ PUBLIC = {
     ("GET", "/chat/static/{name}"): "the chat page's fixed list of assets",
     ("POST", "/chat/api/message"): "chat messages: refused without the link's signed token",
     ("POST", "/payments/webhook"): "the payment provider's confirmation: HMAC-signed",
+    ("GET", "/pay"): "the hosted payment page: shows nothing without a signed, unexpired link token (400/410)",
+    ("POST", "/pay"): "hands a signed, unexpired link token over to the provider; nothing else is accepted",
+    ("POST", "/billing/accounts/{account_id}"): "billing's inbound updates: HMAC-signed",
     ("GET", "/console/login"): "the login form (CSRF token in an anonymous session)",
     ("POST", "/console/login"): "the login itself: CSRF token, Origin, lock-out per user name and address",
     ("MOUNT", "/console/static"): "the console's CSS and JavaScript",
