@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -34,6 +35,9 @@ from duebot import clients
 from duebot.accounts.store import AccountStore
 from duebot.processes import RunningService, ServiceSpec, free_port, start, stop, wait_ready
 from duebot.settings import PROJECT_ROOT, Settings, export, load_settings
+
+if TYPE_CHECKING:
+    from duebot.campaigns.service import Campaigns
 
 console = Console(width=None if sys.stdout.isatty() else 110)
 
@@ -271,6 +275,7 @@ def run_campaign(campaign_id: str, client: redis.Redis, timeout: float) -> dict:
     campaigns = Campaigns(AccountStore(), client)
     enqueued = campaigns.launch(campaign_id)
     console.print(f"launched {campaign_id}: {enqueued} jobs enqueued; the campaign worker contacts them")
+    handled = 0
     columns = (TextColumn("{task.description:<26}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     deadline = time.monotonic() + timeout
     with Progress(*columns, console=console, transient=False) as progress:
@@ -284,10 +289,25 @@ def run_campaign(campaign_id: str, client: redis.Redis, timeout: float) -> dict:
                 progress.update(tasks[key], total=s["accounts"], completed=s["completed"])
             if state["status"] in ("completed", "cancelled") or time.monotonic() > deadline:
                 break
+            handled += demo_agent_closes_human_steps(campaigns)
             time.sleep(0.5)
     console.print(f"campaign {state['status']}; accounts "
                   + ", ".join(f"{k} {v}" for k, v in state["accounts"].items()))
+    if handled:
+        console.print(f"the demo's agent closed {handled} human_queue work items (in production a person does, in "
+                      "the console's work queue: /console/work)")
     return state
+
+
+def demo_agent_closes_human_steps(campaigns: Campaigns) -> int:
+    """Demo mode only: the campaign's human_queue step stays open until a person closes its work item; the demo
+    plays that person so the campaign can finish."""
+    from duebot.accounts.models import Attempt
+    from duebot.campaigns.worker import close_human_step
+
+    with campaigns.store.session() as s:
+        waiting = [a.key for a in s.query(Attempt).filter(Attempt.channel == "human", Attempt.state == "started")]
+    return sum(close_human_step(campaigns.store, campaigns.client, key) for key in waiting)
 
 
 # ---------------------------------------------------------------- personas over SMS
