@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -26,9 +25,9 @@ from duebot.evidence.inbox import EvidenceInbox
 from duebot.policies.packs import Profile, profile_of
 from duebot.secrets import account_signature_matches
 from duebot.settings import LANGUAGES, conversation_language, load_settings
+from duebot.zh_text import is_chinese
 
 logger = logging.getLogger(__name__)
-_CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 @lru_cache(maxsize=1)
@@ -187,7 +186,7 @@ class Turn:
         if self.account is None:
             return str(self.locale.data["account_holder"])
         full = " ".join(self.account.name.split())
-        if self.profile.address == "full_name" or _CJK.search(full):
+        if self.profile.address == "full_name" or is_chinese(full):
             return full
         return full.split()[0] if full else str(self.locale.data["account_holder"])
 
